@@ -1,0 +1,51 @@
+use baseplate_store::StoreError;
+
+/// What went wrong, in the words the caller reads. The API maps each variant to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The request is malformed or breaks a rule of its own (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something it names does not exist in this shop (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// It conflicts with the current state (409): sold out, already paid, key reused.
+    #[error("{0}")]
+    Conflict(String),
+    /// Not allowed for this caller (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A plugin refused it with a reason (422).
+    #[error("{plugin}: {message}")]
+    PluginRefused {
+        plugin: String,
+        code: &'static str,
+        message: String,
+    },
+    /// A plugin failed (trap, timeout, limit) while the request needed it (424).
+    #[error("plugin {plugin} failed: {message}")]
+    PluginFailed { plugin: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+    /// Lost a race that a retry resolves (e.g. two requests with one idempotency key).
+    #[error("the request raced another one; retry it")]
+    Retry,
+}
+
+impl CoreError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CoreError::Store(e) => e.is_retryable(),
+            CoreError::Retry => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<baseplate_domain::TransitionError> for CoreError {
+    fn from(e: baseplate_domain::TransitionError) -> Self {
+        CoreError::Conflict(e.to_string())
+    }
+}

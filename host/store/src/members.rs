@@ -1,0 +1,112 @@
+//! Members: identity is per shop.
+
+use crate::{Result, Tx, get_i64, get_json, get_opt_str, get_str};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub shop_id: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub level: i64,
+    pub points: i64,
+    pub tags: Vec<String>,
+    pub inviter_id: Option<String>,
+    pub paid_orders: i64,
+    pub joined_at: i64,
+}
+
+const COLS: &str =
+    "id, shop_id, name, phone, level, points, tags, inviter_id, paid_orders, joined_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Member> {
+    Ok(Member {
+        id: get_str(r, "id")?,
+        shop_id: get_str(r, "shop_id")?,
+        name: get_str(r, "name")?,
+        phone: get_opt_str(r, "phone")?,
+        level: get_i64(r, "level")?,
+        points: get_i64(r, "points")?,
+        tags: get_json(r, "tags")?,
+        inviter_id: get_opt_str(r, "inviter_id")?,
+        paid_orders: get_i64(r, "paid_orders")?,
+        joined_at: get_i64(r, "joined_at")?,
+    })
+}
+
+pub async fn insert(tx: &mut Tx, m: &Member, token_hash: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO members (id, shop_id, name, phone, level, points, tags, inviter_id, paid_orders, token_hash, joined_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&m.id)
+    .bind(&m.shop_id)
+    .bind(&m.name)
+    .bind(&m.phone)
+    .bind(m.level)
+    .bind(m.points)
+    .bind(serde_json::to_string(&m.tags).expect("tags serialize"))
+    .bind(&m.inviter_id)
+    .bind(m.paid_orders)
+    .bind(token_hash)
+    .bind(m.joined_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn get(tx: &mut Tx, shop: &str, id: &str) -> Result<Option<Member>> {
+    let row = sqlx::query(crate::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM members WHERE shop_id = $1 AND id = $2"
+    )))
+    .bind(shop)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn find_by_token_hash(tx: &mut Tx, token_hash: &str) -> Result<Option<Member>> {
+    let row = sqlx::query(crate::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM members WHERE token_hash = $1"
+    )))
+    .bind(token_hash)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list(tx: &mut Tx, shop: &str, after: Option<&str>, limit: i64) -> Result<Vec<Member>> {
+    let rows = sqlx::query(crate::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM members WHERE shop_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    )))
+    .bind(shop)
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn update_profile(tx: &mut Tx, m: &Member) -> Result<()> {
+    sqlx::query("UPDATE members SET name = $3, level = $4, points = $5, tags = $6 WHERE shop_id = $1 AND id = $2")
+        .bind(&m.shop_id)
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(m.level)
+        .bind(m.points)
+        .bind(serde_json::to_string(&m.tags).expect("tags serialize"))
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub async fn count_paid_order(tx: &mut Tx, shop: &str, id: &str) -> Result<()> {
+    sqlx::query("UPDATE members SET paid_orders = paid_orders + 1 WHERE shop_id = $1 AND id = $2")
+        .bind(shop)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Plugin packages (the registry's rows), per-shop installations, and per-shop plugin
+//! health: call counters, recorded failures, and the circuit breaker's state.
+
+use crate::{AssertSqlSafe, Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PackageRow {
+    pub name: String,
+    pub version: String,
+    pub wit: String,
+    /// The manifest as JSON.
+    pub manifest: String,
+    pub digest: String,
+    #[serde(skip)]
+    pub component: Vec<u8>,
+    pub publisher_key: String,
+    pub signature: String,
+    pub state: String,
+    pub created_at: i64,
+}
+
+const PKG_COLS: &str =
+    "name, version, wit, manifest, digest, publisher_key, signature, state, created_at";
+
+fn pkg_from_row(r: &sqlx::any::AnyRow, with_component: bool) -> Result<PackageRow> {
+    use sqlx::Row;
+    Ok(PackageRow {
+        name: get_str(r, "name")?,
+        version: get_str(r, "version")?,
+        wit: get_str(r, "wit")?,
+        manifest: get_str(r, "manifest")?,
+        digest: get_str(r, "digest")?,
+        component: if with_component {
+            r.try_get::<Vec<u8>, _>("component")?
+        } else {
+            Vec::new()
+        },
+        publisher_key: get_str(r, "publisher_key")?,
+        signature: get_str(r, "signature")?,
+        state: get_str(r, "state")?,
+        created_at: get_i64(r, "created_at")?,
+    })
+}
+
+/// Inserts a package version; false if that name@version already exists (versions are
+/// immutable once published).
+pub async fn insert_package(tx: &mut Tx, p: &PackageRow) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO plugin_packages (name, version, wit, manifest, digest, component, publisher_key, signature, state, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name, version) DO NOTHING",
+    )
+    .bind(&p.name)
+    .bind(&p.version)
+    .bind(&p.wit)
+    .bind(&p.manifest)
+    .bind(&p.digest)
+    .bind(&p.component)
+    .bind(&p.publisher_key)
+    .bind(&p.signature)
+    .bind(&p.state)
+    .bind(p.created_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn get_package(
+    tx: &mut Tx,
+    name: &str,
+    version: &str,
+    with_component: bool,
+) -> Result<Option<PackageRow>> {
+    let cols = if with_component {
+        format!("{PKG_COLS}, component")
+    } else {
+        PKG_COLS.to_string()
+    };
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {cols} FROM plugin_packages WHERE name = $1 AND version = $2"
+    )))
+    .bind(name)
+    .bind(version)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|r| pkg_from_row(&r, with_component)).transpose()
+}
+
+/// Every version of every package (without component bytes), by name then creation.
+pub async fn list_packages(tx: &mut Tx, name: Option<&str>) -> Result<Vec<PackageRow>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {PKG_COLS} FROM plugin_packages WHERE ($1 = '' OR name = $1) ORDER BY name, created_at, version"
+    )))
+    .bind(name.unwrap_or(""))
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter().map(|r| pkg_from_row(r, false)).collect()
+}
+
+pub async fn set_package_state(
+    tx: &mut Tx,
+    name: &str,
+    version: &str,
+    state: &str,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE plugin_packages SET state = $3 WHERE name = $1 AND version = $2")
+        .bind(name)
+        .bind(version)
+        .bind(state)
+        .execute(tx.conn())
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Installation {
+    pub shop_id: String,
+    pub plugin: String,
+    pub version_req: String,
+    pub version: String,
+    pub pinned: bool,
+    pub previous_version: Option<String>,
+    /// The merchant's config as JSON text.
+    pub config: String,
+    pub enabled: bool,
+    pub consecutive_failures: i64,
+    pub tripped_until: Option<i64>,
+    pub installed_at: i64,
+    pub updated_at: i64,
+}
+
+const INST_COLS: &str = "shop_id, plugin, version_req, version, pinned, previous_version, config, enabled, consecutive_failures, tripped_until, installed_at, updated_at";
+
+fn inst_from_row(r: &sqlx::any::AnyRow) -> Result<Installation> {
+    Ok(Installation {
+        shop_id: get_str(r, "shop_id")?,
+        plugin: get_str(r, "plugin")?,
+        version_req: get_str(r, "version_req")?,
+        version: get_str(r, "version")?,
+        pinned: get_i64(r, "pinned")? != 0,
+        previous_version: get_opt_str(r, "previous_version")?,
+        config: get_str(r, "config")?,
+        enabled: get_i64(r, "enabled")? != 0,
+        consecutive_failures: get_i64(r, "consecutive_failures")?,
+        tripped_until: get_opt_i64(r, "tripped_until")?,
+        installed_at: get_i64(r, "installed_at")?,
+        updated_at: get_i64(r, "updated_at")?,
+    })
+}
+
+/// Inserts or replaces the shop's installation of a plugin.
+pub async fn upsert_installation(tx: &mut Tx, i: &Installation) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO installations ({INST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (shop_id, plugin) DO UPDATE SET version_req = excluded.version_req, version = excluded.version, \
+         pinned = excluded.pinned, previous_version = excluded.previous_version, config = excluded.config, enabled = excluded.enabled, \
+         consecutive_failures = excluded.consecutive_failures, tripped_until = excluded.tripped_until, updated_at = excluded.updated_at"
+    )))
+    .bind(&i.shop_id)
+    .bind(&i.plugin)
+    .bind(&i.version_req)
+    .bind(&i.version)
+    .bind(i.pinned as i64)
+    .bind(&i.previous_version)
+    .bind(&i.config)
+    .bind(i.enabled as i64)
+    .bind(i.consecutive_failures)
+    .bind(i.tripped_until)
+    .bind(i.installed_at)
+    .bind(i.updated_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn get_installation(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: &str,
+) -> Result<Option<Installation>> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {INST_COLS} FROM installations WHERE shop_id = $1 AND plugin = $2"
+    )))
+    .bind(shop)
+    .bind(plugin)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.as_ref().map(inst_from_row).transpose()
+}
+
+pub async fn list_installations(tx: &mut Tx, shop: &str) -> Result<Vec<Installation>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {INST_COLS} FROM installations WHERE shop_id = $1 ORDER BY plugin"
+    )))
+    .bind(shop)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter().map(inst_from_row).collect()
+}
+
+pub async fn delete_installation(tx: &mut Tx, shop: &str, plugin: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM installations WHERE shop_id = $1 AND plugin = $2")
+        .bind(shop)
+        .bind(plugin)
+        .execute(tx.conn())
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records one call's outcome: counters, the failure row, and the breaker's streak.
+/// Returns the consecutive-failure count after this call.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_call(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: &str,
+    version: &str,
+    hook: &str,
+    failure: Option<(&str, &str)>,
+    duration_us: i64,
+    now: i64,
+) -> Result<i64> {
+    let failed = failure.is_some() as i64;
+    sqlx::query(
+        "INSERT INTO plugin_calls (shop_id, plugin, hook, calls, failures, total_us) VALUES ($1, $2, $3, 1, $4, $5) \
+         ON CONFLICT (shop_id, plugin, hook) DO UPDATE SET calls = plugin_calls.calls + 1, \
+         failures = plugin_calls.failures + excluded.failures, total_us = plugin_calls.total_us + excluded.total_us",
+    )
+    .bind(shop)
+    .bind(plugin)
+    .bind(hook)
+    .bind(failed)
+    .bind(duration_us)
+    .execute(tx.conn())
+    .await?;
+    if let Some((kind, message)) = failure {
+        sqlx::query(
+            "INSERT INTO plugin_failures (shop_id, plugin, version, hook, kind, message, duration_us, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(shop)
+        .bind(plugin)
+        .bind(version)
+        .bind(hook)
+        .bind(kind)
+        .bind(message)
+        .bind(duration_us)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query("UPDATE installations SET consecutive_failures = consecutive_failures + 1 WHERE shop_id = $1 AND plugin = $2")
+            .bind(shop)
+            .bind(plugin)
+            .execute(tx.conn())
+            .await?;
+    } else {
+        sqlx::query("UPDATE installations SET consecutive_failures = 0 WHERE shop_id = $1 AND plugin = $2 AND consecutive_failures <> 0")
+            .bind(shop)
+            .bind(plugin)
+            .execute(tx.conn())
+            .await?;
+    }
+    let row = sqlx::query(
+        "SELECT consecutive_failures FROM installations WHERE shop_id = $1 AND plugin = $2",
+    )
+    .bind(shop)
+    .bind(plugin)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(match row {
+        Some(r) => get_i64(&r, "consecutive_failures")?,
+        None => 0,
+    })
+}
+
+pub async fn trip(tx: &mut Tx, shop: &str, plugin: &str, until: i64) -> Result<()> {
+    sqlx::query("UPDATE installations SET tripped_until = $3, consecutive_failures = 0 WHERE shop_id = $1 AND plugin = $2")
+        .bind(shop)
+        .bind(plugin)
+        .bind(until)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub id: i64,
+    pub plugin: String,
+    pub version: String,
+    pub hook: String,
+    pub kind: String,
+    pub message: String,
+    pub duration_us: i64,
+    pub created_at: i64,
+}
+
+pub async fn list_failures(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Failure>> {
+    let rows = sqlx::query(
+        "SELECT id, plugin, version, hook, kind, message, duration_us, created_at FROM plugin_failures \
+         WHERE shop_id = $1 AND ($2 = '' OR plugin = $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(shop)
+    .bind(plugin.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Failure {
+                id: get_i64(r, "id")?,
+                plugin: get_str(r, "plugin")?,
+                version: get_str(r, "version")?,
+                hook: get_str(r, "hook")?,
+                kind: get_str(r, "kind")?,
+                message: get_str(r, "message")?,
+                duration_us: get_i64(r, "duration_us")?,
+                created_at: get_i64(r, "created_at")?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CallStats {
+    pub plugin: String,
+    pub hook: String,
+    pub calls: i64,
+    pub failures: i64,
+    pub total_us: i64,
+}
+
+pub async fn call_stats(tx: &mut Tx, shop: &str) -> Result<Vec<CallStats>> {
+    let rows = sqlx::query("SELECT plugin, hook, calls, failures, total_us FROM plugin_calls WHERE shop_id = $1 ORDER BY plugin, hook")
+        .bind(shop)
+        .fetch_all(tx.conn())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CallStats {
+                plugin: get_str(r, "plugin")?,
+                hook: get_str(r, "hook")?,
+                calls: get_i64(r, "calls")?,
+                failures: get_i64(r, "failures")?,
+                total_us: get_i64(r, "total_us")?,
+            })
+        })
+        .collect()
+}
+
+/// An installation with the package row it runs (without component bytes).
+#[derive(Clone, Debug)]
+pub struct InstalledPackage {
+    pub installation: Installation,
+    pub package: PackageRow,
+}
+
+/// The shop's installations joined with their packages, by plugin name.
+pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<InstalledPackage>> {
+    let mut out = Vec::new();
+    for inst in list_installations(tx, shop).await? {
+        if let Some(package) = get_package(tx, &inst.plugin, &inst.version, false).await? {
+            out.push(InstalledPackage {
+                installation: inst,
+                package,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub async fn get_setting(tx: &mut Tx, name: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+        .bind(name)
+        .fetch_optional(tx.conn())
+        .await?;
+    row.map(|r| get_str(&r, "value")).transpose()
+}
+
+/// Sets a setting unless it exists; returns the value that is stored.
+pub async fn init_setting(tx: &mut Tx, name: &str, value: &str) -> Result<String> {
+    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(value)
+        .execute(tx.conn())
+        .await?;
+    Ok(get_setting(tx, name)
+        .await?
+        .unwrap_or_else(|| value.to_string()))
+}

@@ -1,0 +1,78 @@
+//! The coupons plugin (优惠券): merchants define coupon templates (fixed, percentage with a
+//! cap, or random amount; amount or item-count thresholds; absolute or relative validity;
+//! stock, per-member limits, applicable products, stacking), members claim coupons, and
+//! checkout applies them at the coupon price stage, reserves them when the order is created,
+//! uses them when it is paid and gives them back when it closes or is fully refunded.
+//!
+//! Actions, inputs and outputs are JSON; see `plugin.toml` and the tests for the shapes.
+
+mod actions;
+mod checkout;
+mod fields;
+mod model;
+#[cfg(test)]
+mod tests;
+
+use baseplate_sdk::{
+    Actor, Adjustment, Attribute, CallContext, Cart, Event, Order, Plugin, PluginError, PriceStage,
+    Result,
+};
+use fields::{Fields, int_in};
+
+/// The plugin, as the host sees it.
+pub struct Coupons;
+
+/// The merchant's configuration.
+struct Config {
+    /// At most this many coupons on one order (1..=3, default 3).
+    max_coupons_per_order: u32,
+}
+
+impl Config {
+    fn parse(text: &str) -> Result<Config> {
+        let read = || {
+            let mut f = Fields::parse(text, &["max_coupons_per_order"])?;
+            f.get("max_coupons_per_order", "an integer 1..=3", int_in(1..=3))
+        };
+        let max =
+            read().map_err(|e| PluginError::invalid(format!("invalid config: {}", e.message())))?;
+        Ok(Config {
+            max_coupons_per_order: max.unwrap_or(3) as u32,
+        })
+    }
+
+    fn from_ctx(ctx: &CallContext) -> Result<Config> {
+        Config::parse(&ctx.config)
+    }
+}
+
+impl Plugin for Coupons {
+    fn validate_config(config: &str) -> Result<()> {
+        Config::parse(config).map(drop)
+    }
+
+    fn price(ctx: &CallContext, stage: PriceStage, cart: &Cart) -> Result<Vec<Adjustment>> {
+        match stage {
+            PriceStage::Coupon => checkout::price(ctx, cart),
+            PriceStage::Item | PriceStage::Order => Ok(Vec::new()),
+        }
+    }
+
+    fn order_created(
+        ctx: &CallContext,
+        order: &Order,
+        input: Option<&str>,
+    ) -> Result<Vec<Attribute>> {
+        checkout::order_created(ctx, order, input)
+    }
+
+    fn handle_event(ctx: &CallContext, event: &Event) -> Result<()> {
+        checkout::handle_event(ctx, event)
+    }
+
+    fn handle_action(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
+        actions::handle(ctx, actor, name, input)
+    }
+}
+
+baseplate_sdk::register_plugin!(Coupons);

@@ -1,0 +1,205 @@
+//! What the plugin stores, and where.
+//!
+//! Keys (one plugin's state in one shop):
+//! - `tpl/<template_id>` → [`Template`]
+//! - `issued/<template_id>` → coupons issued so far (i64)
+//! - `claims/<template_id>/<member_id>` → that member's claims of the template (u32)
+//! - `cpn/<coupon_id>` → [`Coupon`]
+//! - `member/<member_id>/<coupon_id>` → `[]`, the index `list-coupons` scans
+//! - `order/<order_id>` → the coupon ids the order reserved, so events find them
+//!
+//! Counters live in their own keys so a template (and its product list) is never rewritten
+//! by a claim.
+
+use baseplate_sdk::{PluginError, Result, Timestamp, host, state};
+use serde::{Deserialize, Serialize};
+
+pub const DAY_MS: i64 = 86_400_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Discount {
+    Fixed {
+        amount: i64,
+    },
+    /// `off_bp` basis points off (2000 = 20% off), rounded down, at most `cap`.
+    Percent {
+        off_bp: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cap: Option<i64>,
+    },
+    /// An amount drawn in `min..=max` when the coupon is claimed.
+    Random {
+        min: i64,
+        max: i64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Threshold {
+    /// The eligible lines' amount must reach `min`.
+    Amount { min: i64 },
+    /// The eligible lines' quantities must reach `min`.
+    Items { min: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Validity {
+    /// Usable from `start` to `end` (inclusive); no claims after `end`.
+    Absolute { start: Timestamp, end: Timestamp },
+    /// Usable for `days` days from the claim.
+    Relative { days: i64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub template_id: String,
+    pub name: String,
+    pub discount: Discount,
+    pub threshold: Option<Threshold>,
+    pub validity: Validity,
+    pub total_stock: i64,
+    pub per_member_limit: u32,
+    /// `None`: every product.
+    pub applicable_products: Option<Vec<String>>,
+    pub stackable: bool,
+    pub enabled: bool,
+    pub created_at: Timestamp,
+}
+
+impl Template {
+    pub fn applies_to(&self, product_id: &str) -> bool {
+        self.applicable_products
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|id| id == product_id))
+    }
+
+    pub fn load(id: &str) -> Result<Template> {
+        state::get_json(&tpl_key(id))?
+            .ok_or_else(|| PluginError::not_found(format!("coupon template {id} does not exist")))
+    }
+
+    pub fn save(&self) -> Result<()> {
+        state::set_json(&tpl_key(&self.template_id), self)
+    }
+
+    pub fn issued(&self) -> Result<i64> {
+        Ok(state::get_json(&issued_key(&self.template_id))?.unwrap_or(0))
+    }
+
+    /// What actions return: the template with its stock counters.
+    pub fn view(&self) -> Result<serde_json::Value> {
+        let issued = self.issued()?;
+        let mut view =
+            serde_json::to_value(self).map_err(|e| PluginError::internal(e.to_string()))?;
+        view["issued"] = issued.into();
+        view["remaining_stock"] = (self.total_stock - issued).max(0).into();
+        Ok(view)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Available,
+    /// Held by an unpaid order.
+    Reserved,
+    Used,
+    /// Stored when a coupon comes back from an order after its validity; otherwise
+    /// computed (see [`Coupon::status_at`]).
+    Expired,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coupon {
+    pub coupon_id: String,
+    pub template_id: String,
+    pub member_id: String,
+    /// The template's name at claim, for display.
+    pub name: String,
+    pub status: Status,
+    pub valid_from: Timestamp,
+    pub valid_until: Timestamp,
+    /// The drawn amount of a random-amount coupon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    pub claimed_at: Timestamp,
+    /// The order holding (reserved) or having used the coupon.
+    #[serde(default)]
+    pub order_id: Option<String>,
+}
+
+impl Coupon {
+    /// The status the buyer sees: an available coupon past its validity is expired.
+    pub fn status_at(&self, now: Timestamp) -> Status {
+        match self.status {
+            Status::Available if now > self.valid_until => Status::Expired,
+            s => s,
+        }
+    }
+
+    /// The coupon as actions return it, with its status at `now`.
+    pub fn view(&self, now: Timestamp) -> Coupon {
+        Coupon {
+            status: self.status_at(now),
+            ..self.clone()
+        }
+    }
+
+    pub fn load(id: &str) -> Result<Option<Coupon>> {
+        state::get_json(&format!("cpn/{id}"))
+    }
+
+    pub fn save(&self) -> Result<()> {
+        state::set_json(&format!("cpn/{}", self.coupon_id), self)
+    }
+
+    /// Back from an order that will not be paid for: usable again unless its time is up.
+    pub fn give_back(&mut self, now: Timestamp) {
+        self.status = if now > self.valid_until {
+            Status::Expired
+        } else {
+            Status::Available
+        };
+        self.order_id = None;
+    }
+}
+
+pub fn tpl_key(id: &str) -> String {
+    format!("tpl/{id}")
+}
+
+pub fn issued_key(template_id: &str) -> String {
+    format!("issued/{template_id}")
+}
+
+pub fn claims_key(template_id: &str, member_id: &str) -> String {
+    format!("claims/{template_id}/{member_id}")
+}
+
+pub fn member_index_key(member_id: &str, coupon_id: &str) -> String {
+    format!("member/{member_id}/{coupon_id}")
+}
+
+pub fn order_key(order_id: &str) -> String {
+    format!("order/{order_id}")
+}
+
+/// A fresh id `<prefix>_<16 hex>` from the host's randomness, unused under `<dir>/`.
+pub fn new_id(prefix: &str, dir: &str) -> String {
+    loop {
+        let id = format!("{prefix}_{:016x}", host::random());
+        if state::get(&format!("{dir}/{id}")).is_none() {
+            return id;
+        }
+    }
+}
+
+/// Money for the buyer to read: `12.50 CNY`.
+pub fn money(amount: i64, currency: &str) -> String {
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = amount.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+}
