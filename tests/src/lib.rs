@@ -37,3 +37,316 @@ pub mod artifacts {
         })
     }
 }
+
+/// A running node on a real TCP port, with an HTTP client and helpers for the common steps.
+pub mod harness {
+    use baseplate_core::{Clock, Platform};
+    use baseplate_marketplace::{Manifest, Package, PublisherKey, VersionState};
+    use baseplate_server::{Node, Options};
+    use serde_json::{Value, json};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// The env var with a PostgreSQL admin URL (e.g. postgres://postgres@127.0.0.1:5432/postgres).
+    /// Unset: PostgreSQL tests print a notice and pass without running.
+    pub const POSTGRES_ENV: &str = "BASEPLATE_TEST_POSTGRES_URL";
+
+    /// Which database a test app runs on.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Backend {
+        Sqlite,
+        Postgres,
+    }
+
+    pub struct TestApp {
+        pub base: String,
+        pub client: reqwest::Client,
+        pub node: Node,
+        pub clock: Clock,
+        pub backend: Backend,
+        pg_db: Option<(String, String)>,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for TestApp {
+        fn drop(&mut self) {
+            self.server.abort();
+        }
+    }
+
+    /// A fresh scratch directory under the target dir.
+    pub fn scratch_dir(tag: &str) -> PathBuf {
+        let mut r = [0u8; 6];
+        getrandom::fill(&mut r).unwrap();
+        let dir = std::env::temp_dir().join(format!("baseplate-test-{tag}-{}", hex::encode(r)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Precompiled plugins are shared by every test process, so each compiles once.
+    fn cache_dir() -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugin-cache");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Test-app options: a manual clock starting now, a worker only when asked.
+    pub struct AppOptions {
+        pub worker: bool,
+        pub deadline: Duration,
+    }
+
+    impl Default for AppOptions {
+        fn default() -> Self {
+            AppOptions {
+                worker: false,
+                deadline: Duration::from_millis(500),
+            }
+        }
+    }
+
+    impl TestApp {
+        pub async fn sqlite() -> TestApp {
+            Self::start(Backend::Sqlite, AppOptions::default())
+                .await
+                .expect("sqlite always works")
+        }
+
+        /// None (with a printed notice) when no PostgreSQL URL is configured.
+        pub async fn postgres() -> Option<TestApp> {
+            Self::start(Backend::Postgres, AppOptions::default()).await
+        }
+
+        /// The app on every configured backend: SQLite, plus PostgreSQL when configured.
+        pub async fn each_backend() -> Vec<TestApp> {
+            let mut apps = vec![Self::sqlite().await];
+            if let Some(pg) = Self::postgres().await {
+                apps.push(pg);
+            }
+            apps
+        }
+
+        pub async fn start(backend: Backend, o: AppOptions) -> Option<TestApp> {
+            let _ = tracing_subscriber::fmt()
+                .with_test_writer()
+                .with_env_filter(
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,baseplate=info".into()),
+                )
+                .try_init();
+            let (url, pg_db) = match backend {
+                Backend::Sqlite => (
+                    format!(
+                        "sqlite:{}",
+                        scratch_dir("db").join("baseplate.db").display()
+                    ),
+                    None,
+                ),
+                Backend::Postgres => {
+                    let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+                        eprintln!(
+                            "notice: {POSTGRES_ENV} is not set; skipping the PostgreSQL run of this test"
+                        );
+                        return None;
+                    };
+                    let mut r = [0u8; 6];
+                    getrandom::fill(&mut r).unwrap();
+                    let name = format!("bp_test_{}", hex::encode(r));
+                    let url = baseplate_store::create_postgres_database(&admin, &name)
+                        .await
+                        .expect("create a test database");
+                    (url, Some((admin, name)))
+                }
+            };
+            let clock = Clock::manual(1_800_000_000_000);
+            let mut opts = Options::new(url);
+            opts.cache_dir = Some(cache_dir());
+            opts.clock = clock.clone();
+            opts.worker = o.worker;
+            opts.worker_interval = Duration::from_millis(50);
+            opts.payment_secret = Some("test-secret".into());
+            opts.operator_token = Some("bp_op_test_operator".into());
+            opts.limits.deadline = o.deadline;
+            let node = baseplate_server::start(opts)
+                .await
+                .expect("the node starts");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let router = node.router();
+            let server = tokio::spawn(async move {
+                axum::serve(listener, router).await.unwrap();
+            });
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap();
+            Some(TestApp {
+                base,
+                client,
+                node,
+                clock,
+                backend,
+                pg_db,
+                server,
+            })
+        }
+
+        pub fn platform(&self) -> &Platform {
+            &self.node.platform
+        }
+
+        /// Drops this app's PostgreSQL database (call at the end of a test).
+        pub async fn cleanup(self) {
+            if let Some((admin, name)) = self.pg_db.clone() {
+                self.node.platform.db.close().await;
+                let _ = baseplate_store::drop_postgres_database(&admin, &name).await;
+            }
+        }
+
+        /// Any request: (status, JSON body or Null).
+        pub async fn request(
+            &self,
+            method: reqwest::Method,
+            path: &str,
+            token: Option<&str>,
+            body: Option<Value>,
+            headers: &[(&str, &str)],
+        ) -> (u16, Value) {
+            let mut rb = self.client.request(method, format!("{}{path}", self.base));
+            if let Some(t) = token {
+                rb = rb.bearer_auth(t);
+            }
+            for (k, v) in headers {
+                rb = rb.header(*k, *v);
+            }
+            if let Some(b) = body {
+                rb = rb.json(&b);
+            }
+            let resp = rb.send().await.expect("request sent");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+
+        pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+            self.request(reqwest::Method::GET, path, Some(token), None, &[])
+                .await
+        }
+
+        pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+            self.request(reqwest::Method::POST, path, Some(token), Some(body), &[])
+                .await
+        }
+
+        pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+            self.request(reqwest::Method::PUT, path, Some(token), Some(body), &[])
+                .await
+        }
+
+        /// Opens a shop; returns (shop id, owner token).
+        pub async fn shop(&self, name: &str) -> (String, String) {
+            let (st, b) = self
+                .request(
+                    reqwest::Method::POST,
+                    "/api/v1/shops",
+                    None,
+                    Some(json!({ "name": name })),
+                    &[],
+                )
+                .await;
+            assert_eq!(st, 201, "{b}");
+            (
+                b["shop"]["id"].as_str().unwrap().into(),
+                b["owner_key"]["token"].as_str().unwrap().into(),
+            )
+        }
+
+        /// A product with one SKU; returns (product id, sku id).
+        pub async fn product(
+            &self,
+            owner: &str,
+            name: &str,
+            price: i64,
+            stock: i64,
+        ) -> (String, String) {
+            let (st, b) = self.post("/api/v1/products", owner, json!({ "name": name, "skus": [{ "name": "default", "price": price, "stock": stock }] })).await;
+            assert_eq!(st, 201, "{b}");
+            (
+                b["id"].as_str().unwrap().into(),
+                b["skus"][0]["id"].as_str().unwrap().into(),
+            )
+        }
+
+        /// A member joins; returns (member id, member token).
+        pub async fn member(&self, shop: &str, name: &str) -> (String, String) {
+            let (st, b) = self
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/shops/{shop}/join"),
+                    None,
+                    Some(json!({ "name": name })),
+                    &[],
+                )
+                .await;
+            assert_eq!(st, 201, "{b}");
+            (
+                b["member"]["id"].as_str().unwrap().into(),
+                b["token"].as_str().unwrap().into(),
+            )
+        }
+
+        pub async fn install(&self, owner: &str, plugin: &str, config: Option<Value>) -> Value {
+            let mut body = json!({ "name": plugin });
+            if let Some(c) = config {
+                body["config"] = c;
+            }
+            let (st, b) = self.post("/api/v1/plugins", owner, body).await;
+            assert_eq!(st, 201, "{b}");
+            b
+        }
+
+        /// Publishes a test plugin (signed by a throwaway publisher) as approved.
+        pub async fn publish(&self, manifest_toml: &str, component: Vec<u8>) {
+            let manifest = Manifest::parse(manifest_toml).expect("test manifest parses");
+            let key = PublisherKey::generate().unwrap();
+            let package = Package::sign(manifest, component, &key);
+            self.platform()
+                .publish(&package, VersionState::Approved)
+                .await
+                .expect("publish");
+        }
+
+        /// Order → payment intent → sandbox pay. Returns the callback outcome.
+        pub async fn pay(&self, token: &str, order_id: &str) -> Value {
+            let (st, p) = self
+                .post(
+                    &format!("/api/v1/orders/{order_id}/payments"),
+                    token,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(st, 201, "{p}");
+            let pid = p["payment"]["id"].as_str().unwrap().to_string();
+            let (st, out) = self
+                .post(
+                    &format!("/api/v1/sandbox/payments/{pid}/pay"),
+                    token,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(st, 200, "{out}");
+            out
+        }
+
+        /// Signs a sandbox callback body the way the provider does.
+        pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
+            baseplate_core::payments::sign_callback("test-secret", timestamp, body)
+        }
+
+        /// Moves the clock and runs one pass of background work.
+        pub async fn advance(&self, ms: i64) {
+            self.clock.advance(ms);
+            self.platform().flush_events().await;
+            self.platform().tick().await.expect("background work");
+        }
+    }
+}

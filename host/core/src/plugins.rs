@@ -635,3 +635,29 @@ impl Platform {
         }
     }
 }
+
+impl Platform {
+    /// The marketplace as merchants see it: every published version that can be installed
+    /// or still runs somewhere, with its manifest and state.
+    pub async fn marketplace(&self) -> Result<Vec<serde_json::Value>> {
+        let rows = operation!(self, |op| async {
+            Ok(store::list_packages(op.tx(), None).await?)
+        }
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| matches!(r.state.as_str(), "approved" | "yanked"))
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.name,
+                    "version": r.version,
+                    "state": r.state,
+                    "wit": r.wit,
+                    "digest": r.digest,
+                    "publisher": r.publisher_key,
+                    "manifest": serde_json::from_str::<serde_json::Value>(&r.manifest).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect())
+    }
+}

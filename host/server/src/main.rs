@@ -1,1 +1,119 @@
-fn main() {}
+//! `baseplate`: `serve` runs a node; `demo` runs one with a seeded demo shop and prints
+//! how to try it.
+
+use baseplate_server::{Options, seed_demo, start};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "baseplate",
+    version,
+    about = "Baseplate: private-domain retail with sandboxed WebAssembly plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// `sqlite:<path>` (embedded, the default) or `postgres://…` (scale-out).
+    #[arg(
+        long,
+        env = "BASEPLATE_DATABASE_URL",
+        default_value = "sqlite:baseplate.db"
+    )]
+    database_url: String,
+    #[arg(long, env = "BASEPLATE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Where precompiled plugin code is cached.
+    #[arg(long, env = "BASEPLATE_CACHE_DIR", default_value = ".baseplate/cache")]
+    cache_dir: PathBuf,
+    /// The operator's API token (created on first boot if not given).
+    #[arg(long, env = "BASEPLATE_OPERATOR_TOKEN")]
+    operator_token: Option<String>,
+    /// The sandbox payment provider's callback secret.
+    #[arg(long, env = "BASEPLATE_PAYMENT_SECRET")]
+    payment_secret: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node.
+    Serve(ServeArgs),
+    /// Run a node with a seeded demo shop (coupons installed) and print next steps.
+    Demo(ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,cranelift=warn,wasmtime=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let (args, demo) = match cli.command {
+        Command::Serve(a) => (a, false),
+        Command::Demo(a) => (a, true),
+    };
+    let mut opts = Options::new(&args.database_url);
+    opts.cache_dir = Some(args.cache_dir.clone());
+    opts.operator_token = args.operator_token.clone();
+    opts.payment_secret = args.payment_secret.clone();
+    let node = start(opts).await?;
+    if let Some(t) = &node.new_operator_token {
+        println!("operator token (shown once): {t}");
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    if demo {
+        let d = seed_demo(&node.platform).await?;
+        print_demo(&base, &d);
+    }
+    println!(
+        "baseplate listening on {base} (database {})",
+        args.database_url
+    );
+    axum::serve(listener, node.router())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn print_demo(base: &str, d: &serde_json::Value) {
+    let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+    let (owner, member, tea, tpl) = (
+        s("owner_token"),
+        s("member_token"),
+        s("tea_sku"),
+        s("coupon_template"),
+    );
+    println!(
+        r#"
+Demo shop {shop} is ready: two products, the coupons plugin installed, a "20 off 100" coupon template.
+  owner key : {owner}
+  member    : {mid} (token {member})
+
+Try it (another terminal):
+  # the member claims a coupon
+  curl -s -X POST {base}/api/v1/plugins/coupons/actions/claim -H 'Authorization: Bearer {member}' -H 'Content-Type: application/json' -d '{{"template_id":"{tpl}"}}'
+  # check out one tin of tea with it (use the coupon_id printed above)
+  curl -s -X POST {base}/api/v1/orders -H 'Authorization: Bearer {member}' -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' \
+       -d '{{"lines":[{{"sku_id":"{tea}","quantity":1}}],"plugins":{{"coupons":{{"coupon_ids":["<coupon_id>"]}}}}}}'
+  # pay it through the sandbox provider (use the order id, then the payment id)
+  curl -s -X POST {base}/api/v1/orders/<order_id>/payments -H 'Authorization: Bearer {member}'
+  curl -s -X POST {base}/api/v1/sandbox/payments/<payment_id>/pay -H 'Authorization: Bearer {member}'
+  # the merchant sees orders, the ledger and plugin health
+  curl -s {base}/api/v1/orders -H 'Authorization: Bearer {owner}'
+  curl -s {base}/api/v1/ledger -H 'Authorization: Bearer {owner}'
+  curl -s {base}/api/v1/plugins/coupons/health -H 'Authorization: Bearer {owner}'
+"#,
+        shop = s("shop_id"),
+        mid = s("member_id"),
+    );
+}

@@ -51,8 +51,8 @@ pub async fn balance(
 ) -> Result<(i64, i64)> {
     let (kind, pid) = party.to_db();
     let row = sqlx::query(
-        "SELECT COALESCE(SUM(amount), 0) AS total, \
-         COALESCE(SUM(CASE WHEN available_at IS NULL OR available_at <= $5 THEN amount ELSE 0 END), 0) AS available \
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN available_at IS NULL OR available_at <= $5 THEN amount ELSE 0 END), 0) AS BIGINT) AS available \
          FROM ledger_entries WHERE shop_id = $1 AND party_kind = $2 AND party_id = $3 AND account = $4",
     )
     .bind(shop)
@@ -120,7 +120,7 @@ pub async fn list(tx: &mut Tx, shop: &str, limit: i64) -> Result<Vec<PostingReco
 /// Σ of every entry of the shop: zero whenever the books balance.
 pub async fn imbalance(tx: &mut Tx, shop: &str) -> Result<i64> {
     let row =
-        sqlx::query("SELECT COALESCE(SUM(amount), 0) AS s FROM ledger_entries WHERE shop_id = $1")
+        sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS s FROM ledger_entries WHERE shop_id = $1")
             .bind(shop)
             .fetch_one(tx.conn())
             .await?;

@@ -325,3 +325,40 @@ pub(crate) fn get_json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) 
     let s: String = row.try_get(col)?;
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
+
+/// Creates a fresh PostgreSQL database next to `admin_url`'s and returns its URL (tests and
+/// benchmarks give each run its own database).
+pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::BadUrl(format!("database name {name:?}")));
+    }
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(admin_url).await?;
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await?;
+    conn.close().await?;
+    let base = match admin_url.rfind('/') {
+        Some(i)
+            if admin_url[..i].contains("://") && i > admin_url.find("://").map_or(0, |j| j + 2) =>
+        {
+            &admin_url[..i]
+        }
+        _ => admin_url,
+    };
+    Ok(format!("{base}/{name}"))
+}
+
+/// Drops a database made by `create_postgres_database`.
+pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<()> {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(admin_url).await?;
+    conn.execute(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .await?;
+    conn.close().await?;
+    Ok(())
+}

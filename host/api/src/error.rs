@@ -1,0 +1,84 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use baseplate_core::CoreError;
+
+/// An error response: `{ "error": { "code", "message" } }`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(msg: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg)
+    }
+
+    pub fn forbidden(msg: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg)
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", msg)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> ApiError {
+        let msg = e.to_string();
+        match e {
+            CoreError::Invalid(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", msg)
+            }
+            CoreError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            CoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            CoreError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            CoreError::PluginRefused { code, .. } => {
+                let status = match code {
+                    "not_found" => StatusCode::NOT_FOUND,
+                    "conflict" => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError::new(status, &format!("plugin_{code}"), msg)
+            }
+            CoreError::PluginFailed { .. } => {
+                ApiError::new(StatusCode::FAILED_DEPENDENCY, "plugin_failed", msg)
+            }
+            CoreError::Retry => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the platform is busy; retry the request",
+            ),
+            CoreError::Store(ref se) if se.is_retryable() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the platform is busy; retry the request",
+            ),
+            CoreError::Store(_) | CoreError::Internal(_) => {
+                tracing::error!("internal error: {msg}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; it has been logged",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: a real node (SQLite, and PostgreSQL when configured) on a real port,
+//! the real runtime, and the compiled plugins. One test binary, so it links once.
+
+mod e2e {
+    pub mod coupons_flow;
+}
