@@ -2,5 +2,10 @@
 //! the real runtime, and the compiled plugins. One test binary, so it links once.
 
 mod e2e {
+    pub mod bad_input;
+    pub mod concurrency;
     pub mod coupons_flow;
+    pub mod hostile;
+    pub mod orders;
+    pub mod payments;
 }

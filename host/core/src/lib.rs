@@ -216,15 +216,15 @@ impl Platform {
         reports: Vec<plugins::CallReport>,
     ) -> Ended<T> {
         // The operation rolled back; its plugin faults still happened and are recorded.
-        if reports.iter().any(|r| r.failure.is_some()) {
-            if let Ok(mut tx) = self.db.begin().await {
-                let now = self.now();
-                if plugins::record_reports(&mut tx, &reports, now, &self.settings, false)
-                    .await
-                    .is_ok()
-                {
-                    let _ = tx.commit().await;
-                }
+        if reports.iter().any(|r| r.failure.is_some())
+            && let Ok(mut tx) = self.db.begin().await
+        {
+            let now = self.now();
+            if plugins::record_reports(&mut tx, &reports, now, &self.settings, false)
+                .await
+                .is_ok()
+            {
+                let _ = tx.commit().await;
             }
         }
         if e.is_retryable() && attempt < 8 {

@@ -292,7 +292,7 @@ impl Platform {
                 "reason is at most 200 characters".into(),
             ));
         }
-        if req.amount.is_some() == !req.lines.is_empty() {
+        if req.amount.is_some() != req.lines.is_empty() {
             return Err(CoreError::Invalid(
                 "give either amount or lines (each {line_id, amount}), not both".into(),
             ));

@@ -32,7 +32,7 @@ impl Installed {
     }
 
     fn grants(&self) -> Grants {
-        Grants::from_iter(
+        Grants::of(
             self.manifest
                 .capabilities
                 .iter()

@@ -361,7 +361,7 @@ impl Platform {
         }
         for (i, s) in p.skus.iter().enumerate() {
             check_name(&format!("skus[{i}].name"), &s.name, 100)?;
-            if !(0..=100_000_000_00).contains(&s.price) {
+            if !(0..=10_000_000_000).contains(&s.price) {
                 return Err(CoreError::Invalid(format!(
                     "skus[{i}].price must be 0..=10000000000 (minor units)"
                 )));

@@ -94,7 +94,7 @@ impl Capability {
 pub struct Grants(u8);
 
 impl Grants {
-    pub fn from_iter<I: IntoIterator<Item = Capability>>(caps: I) -> Grants {
+    pub fn of<I: IntoIterator<Item = Capability>>(caps: I) -> Grants {
         Grants(caps.into_iter().fold(0, |a, c| a | c.bit()))
     }
 
