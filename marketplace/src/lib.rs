@@ -61,14 +61,12 @@ macro_rules! names {
     };
 }
 
-mod builtin;
 mod error;
 mod manifest;
 mod resolve;
 mod signing;
 mod state;
 
-pub use builtin::{BuiltinPlugin, first_party};
 pub use error::{Error, ManifestError, SignatureError};
 pub use manifest::{
     ActionDecl, ActorKind, Capability, Category, ConfigDecl, EventKind, FailOpenHook, Hooks,

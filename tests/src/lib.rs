@@ -64,6 +64,9 @@ pub mod harness {
         pub node: Node,
         pub clock: Clock,
         pub backend: Backend,
+        /// The database URL, so a test can restart a node on the same data.
+        pub database_url: String,
+        options: (bool, Duration),
         pg_db: Option<(String, String)>,
         server: tokio::task::JoinHandle<()>,
     }
@@ -158,6 +161,18 @@ pub mod harness {
                 }
             };
             let clock = Clock::manual(1_800_000_000_000);
+            Some(Self::boot(backend, url, clock, o, pg_db).await)
+        }
+
+        async fn boot(
+            backend: Backend,
+            url: String,
+            clock: Clock,
+            o: AppOptions,
+            pg_db: Option<(String, String)>,
+        ) -> TestApp {
+            let database_url = url.clone();
+            let options = (o.worker, o.deadline);
             let mut opts = Options::new(url);
             opts.cache_dir = Some(cache_dir());
             opts.clock = clock.clone();
@@ -179,15 +194,33 @@ pub mod harness {
                 .pool_max_idle_per_host(64)
                 .build()
                 .unwrap();
-            Some(TestApp {
+            TestApp {
                 base,
                 client,
                 node,
                 clock,
                 backend,
+                database_url,
+                options,
                 pg_db,
                 server,
-            })
+            }
+        }
+
+        /// Stops this node (server, worker, connections) and starts a new one on the same
+        /// database and clock: what survives is what was durable.
+        pub async fn restart(mut self) -> TestApp {
+            self.server.abort();
+            self.node.platform.db.close().await;
+            let pg_db = self.pg_db.take();
+            let (backend, url, clock) =
+                (self.backend, self.database_url.clone(), self.clock.clone());
+            let o = AppOptions {
+                worker: self.options.0,
+                deadline: self.options.1,
+            };
+            drop(self);
+            Self::boot(backend, url, clock, o, pg_db).await
         }
 
         pub fn platform(&self) -> &Platform {

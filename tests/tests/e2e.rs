@@ -3,9 +3,14 @@
 
 mod e2e {
     pub mod bad_input;
+    pub mod bargaining;
     pub mod concurrency;
     pub mod coupons_flow;
+    pub mod distributor;
+    pub mod group_buy;
     pub mod hostile;
+    pub mod live_sale;
     pub mod orders;
     pub mod payments;
+    pub mod store_binding;
 }

@@ -148,7 +148,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
 /// The first-party plugins ship inside the binary; each version is published once, signed
 /// by the platform's first-party key, and approved.
 async fn publish_first_party(platform: &Platform, key: &PublisherKey) -> anyhow::Result<()> {
-    for b in baseplate_marketplace::first_party()? {
+    for b in baseplate_first_party::first_party()? {
         let package = Package::sign(b.manifest.clone(), b.component.to_vec(), key);
         platform
             .publish(&package, VersionState::Approved)

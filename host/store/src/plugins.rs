@@ -258,6 +258,7 @@ pub async fn record_call(
             .bind(plugin)
             .execute(tx.conn())
             .await?;
+        return Ok(0);
     }
     let row = sqlx::query(
         "SELECT consecutive_failures FROM installations WHERE shop_id = $1 AND plugin = $2",

@@ -1,4 +1,9 @@
-use crate::{Digest, Error, Manifest, SUPPORTED_WIT, digest};
+//! The first-party plugins, compiled from `plugins/` by this crate's build script and
+//! embedded in the `baseplate` binary, which publishes them into the registry at startup.
+//! Kept apart from `baseplate-marketplace` so a plugin change rebuilds only this crate and
+//! the binary, not everything that uses manifests.
+
+use baseplate_marketplace::{Digest, Error, Manifest, digest};
 
 /// A first-party plugin compiled into the binary: its `plugin.toml` and its component,
 /// built from `plugins/` by this crate's build script.
@@ -44,11 +49,7 @@ pub fn first_party() -> Result<Vec<BuiltinPlugin>, Error> {
         if !manifest.targets_supported_wit() {
             return Err(fail(Error::InvalidManifest {
                 field: "wit".to_owned(),
-                message: format!(
-                    "is {}, which this host does not serve (it serves {})",
-                    manifest.wit,
-                    crate::expected_list(SUPPORTED_WIT)
-                ),
+                message: format!("is {}, which this host does not serve", manifest.wit),
             }));
         }
         if let Some(other) = plugins.iter().find(|p| p.manifest.name == manifest.name) {
@@ -73,7 +74,7 @@ pub fn first_party() -> Result<Vec<BuiltinPlugin>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::looks_like_component;
+    use baseplate_marketplace::looks_like_component;
 
     #[test]
     fn first_party_plugins_load() {
