@@ -50,6 +50,33 @@ fn manifest_stage(s: PriceStage) -> ManifestStage {
     }
 }
 
+/// The cart a plugin sees: the lines as priced so far, with their products' tags, and the
+/// buyer's input for that plugin.
+fn cart(
+    req: &CheckoutRequest,
+    lines: &[PricedLine],
+    tags: &[Vec<String>],
+    input: Option<String>,
+) -> wit::Cart {
+    wit::Cart {
+        member_id: req.member_id.clone(),
+        lines: lines
+            .iter()
+            .zip(tags)
+            .map(|(l, t)| wit::CartLine {
+                index: l.index,
+                product_id: l.product_id.clone(),
+                sku_id: l.sku_id.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price.0,
+                amount: l.amount.0,
+                tags: t.clone(),
+            })
+            .collect(),
+        input,
+    }
+}
+
 impl Platform {
     fn check_request(&self, req: &CheckoutRequest) -> Result<()> {
         if req.lines.is_empty() || req.lines.len() > MAX_LINES {
@@ -75,7 +102,7 @@ impl Platform {
                 .await?
                 .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
             let plugins = self.participants(op, shop, &req).await?;
-            let lines = self.price(op, &shop_row, &req, &plugins).await?;
+            let (lines, _) = self.price(op, &shop_row, &req, &plugins).await?;
             let (original, discount, payable) =
                 totals(&lines).map_err(|e| CoreError::Invalid(e.to_string()))?;
             Ok(Quote {
@@ -118,7 +145,7 @@ impl Platform {
         shop: &Shop,
         req: &CheckoutRequest,
         plugins: &[Installed],
-    ) -> Result<Vec<PricedLine>> {
+    ) -> Result<(Vec<PricedLine>, Vec<Vec<String>>)> {
         if let Some(m) = &req.member_id
             && members::get(op.tx(), &shop.id, m).await?.is_none()
         {
@@ -155,23 +182,7 @@ impl Platform {
                 .filter(|p| p.manifest.prices_at(manifest_stage(stage)))
             {
                 let input = req.plugins.get(p.name()).map(|v| v.to_string());
-                let cart = wit::Cart {
-                    member_id: req.member_id.clone(),
-                    lines: lines
-                        .iter()
-                        .zip(&tags)
-                        .map(|(l, t)| wit::CartLine {
-                            index: l.index,
-                            product_id: l.product_id.clone(),
-                            sku_id: l.sku_id.clone(),
-                            quantity: l.quantity,
-                            unit_price: l.unit_price.0,
-                            amount: l.amount.0,
-                            tags: t.clone(),
-                        })
-                        .collect(),
-                    input: input.clone(),
-                };
+                let cart = cart(req, &lines, &tags, input.clone());
                 let hook = Hook::Price {
                     stage: stage_to_wit(stage),
                     cart,
@@ -213,7 +224,7 @@ impl Platform {
                 }
             }
         }
-        Ok(lines)
+        Ok((lines, tags))
     }
 
     /// Creates an order. With an idempotency key, a retry with the same body returns the
@@ -239,25 +250,10 @@ impl Platform {
             }
             let shop_row = shops::get(op.tx(), shop).await?.ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
             let plugins = self.participants(op, shop, &req).await?;
-            let priced = self.price(op, &shop_row, &req, &plugins).await?;
+            let (priced, tags) = self.price(op, &shop_row, &req, &plugins).await?;
             for p in plugins.iter().filter(|p| p.manifest.hooks.validate_checkout) {
                 let input = req.plugins.get(p.name()).map(|v| v.to_string());
-                let cart = wit::Cart {
-                    member_id: req.member_id.clone(),
-                    lines: priced
-                        .iter()
-                        .map(|l| wit::CartLine {
-                            index: l.index,
-                            product_id: l.product_id.clone(),
-                            sku_id: l.sku_id.clone(),
-                            quantity: l.quantity,
-                            unit_price: l.unit_price.0,
-                            amount: l.amount.0,
-                            tags: Vec::new(),
-                        })
-                        .collect(),
-                    input: input.clone(),
-                };
+                let cart = cart(&req, &priced, &tags, input.clone());
                 match self.call(op, shop, &shop_row.currency, p, Hook::ValidateCheckout(cart)).await? {
                     Ok(_) => {}
                     Err(CallFailure::Fault(m))

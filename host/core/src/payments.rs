@@ -166,6 +166,13 @@ impl Platform {
         let n: Notification = serde_json::from_slice(body)
             .map_err(|e| CoreError::Invalid(format!("callback body: {e}")))?;
         operation!(self, |op| async {
+            // Lock the payment first: a concurrent duplicate waits here, then finds the first
+            // one's notification row below and changes nothing.
+            let p = payments::get(op.tx(), &n.payment_id, true)
+                .await?
+                .ok_or_else(|| {
+                    CoreError::NotFound(format!("payment {} not found", n.payment_id))
+                })?;
             if let Some(outcome) = payments::notification_outcome(op.tx(), &n.id).await? {
                 return Ok(CallbackOutcome {
                     result: if outcome == "applied" {
@@ -173,14 +180,9 @@ impl Platform {
                     } else {
                         outcome
                     },
-                    order_id: None,
+                    order_id: Some(p.order_id.clone()),
                 });
             }
-            let p = payments::get(op.tx(), &n.payment_id, true)
-                .await?
-                .ok_or_else(|| {
-                    CoreError::NotFound(format!("payment {} not found", n.payment_id))
-                })?;
             if n.amount != p.amount || n.currency != p.currency {
                 return Err(CoreError::Invalid(format!(
                     "callback amount {} {} does not match the payment's {} {}",
@@ -305,6 +307,10 @@ impl Platform {
             order_id, req.amount, req.lines, req.reason
         );
         operation!(self, |op| async {
+            // Lock the order first so a concurrent retry of this refund id waits, then finds it.
+            orders::get(op.tx(), shop, order_id, true)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
             if let Some(prev) = payments::get_refund(op.tx(), shop, &req.id).await? {
                 if prev.request_hash != hash {
                     return Err(CoreError::Conflict(format!(
