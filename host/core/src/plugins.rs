@@ -53,10 +53,23 @@ pub struct CallReport {
     pub failure: Option<(&'static str, String)>,
 }
 
-fn parse_manifest(p: &PackageRow) -> Result<Manifest> {
-    Manifest::from_json(&p.manifest).map_err(|e| {
+/// Parsed manifests by name@version: a published version never changes, so each is parsed
+/// once per process.
+fn parse_manifest(p: &PackageRow) -> Result<Arc<Manifest>> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static CACHE: OnceLock<parking_lot::Mutex<HashMap<(String, String, String), Arc<Manifest>>>> =
+        OnceLock::new();
+    let key = (p.name.clone(), p.version.clone(), p.digest.clone());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(m) = cache.lock().get(&key) {
+        return Ok(m.clone());
+    }
+    let m = Arc::new(Manifest::from_json(&p.manifest).map_err(|e| {
         CoreError::Internal(format!("stored manifest of {}@{}: {e}", p.name, p.version))
-    })
+    })?);
+    cache.lock().insert(key, m.clone());
+    Ok(m)
 }
 
 fn parse_state(s: &str) -> Result<VersionState> {
@@ -70,7 +83,7 @@ pub async fn installed(tx: &mut Tx, shop: &str) -> Result<Vec<Installed>> {
     rows.into_iter()
         .map(|r| {
             Ok(Installed {
-                manifest: Arc::new(parse_manifest(&r.package)?),
+                manifest: parse_manifest(&r.package)?,
                 digest: r.package.digest.clone(),
                 package_state: parse_state(&r.package.state)?,
                 installation: r.installation,
@@ -91,7 +104,7 @@ pub async fn installed_one(tx: &mut Tx, shop: &str, plugin: &str) -> Result<Inst
             CoreError::Internal(format!("package {plugin}@{} is missing", inst.version))
         })?;
     Ok(Installed {
-        manifest: Arc::new(parse_manifest(&pkg)?),
+        manifest: parse_manifest(&pkg)?,
         digest: pkg.digest.clone(),
         package_state: parse_state(&pkg.state)?,
         installation: inst,
@@ -438,7 +451,7 @@ impl Platform {
                 .iter()
                 .find(|v| v.version == version.to_string())
                 .expect("resolved from this list");
-            let manifest = Arc::new(parse_manifest(pkg)?);
+            let manifest = parse_manifest(pkg)?;
             let existing = store::get_installation(op.tx(), shop, &req.plugin).await?;
             let config = match &req.config {
                 Some(c) => c.to_string(),

@@ -54,6 +54,8 @@ pub struct HostState {
     /// A limit a host call found broken, so the resulting trap is reported as that.
     violation: Option<(FailureKind, String)>,
     store_error: Option<StoreError>,
+    /// Pricing: reads only; a write is a contract violation.
+    read_only: bool,
 }
 
 /// Memory and table caps; records a hit so the trap reads as "memory limit".
@@ -142,7 +144,13 @@ impl std::fmt::Display for Violation {
 impl std::error::Error for Violation {}
 
 impl HostState {
-    pub(crate) fn new(tx: Tx, env: &CallEnv, limits: &Limits, started: Instant) -> HostState {
+    pub(crate) fn new(
+        tx: Tx,
+        env: &CallEnv,
+        limits: &Limits,
+        started: Instant,
+        read_only: bool,
+    ) -> HostState {
         // No preopens, no env, no args, no network: WASI is here only because Rust's std
         // links it; stdout/stderr go nowhere.
         let wasi = WasiCtx::builder().build();
@@ -167,6 +175,7 @@ impl HostState {
             logs: Vec::new(),
             violation: None,
             store_error: None,
+            read_only,
         }
     }
 
@@ -227,6 +236,17 @@ impl HostState {
         }
         if self.out_of_time() {
             return Err(wasmtime::Error::new(DeadlineExceeded));
+        }
+        Ok(())
+    }
+
+    /// Refuses a write during a read-only hook (pricing).
+    fn writable(&mut self, what: &str) -> wasmtime::Result<()> {
+        if self.read_only {
+            return self.violate(
+                FailureKind::Trap,
+                format!("{what} during price: the pricing hook is read-only"),
+            );
         }
         Ok(())
     }
@@ -323,6 +343,7 @@ impl state::Host for HostState {
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
         self.tick()?;
+        self.writable("state.set")?;
         self.check_key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
             return self.bad_input(format!(
@@ -337,6 +358,7 @@ impl state::Host for HostState {
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
         self.tick()?;
+        self.writable("state.delete")?;
         self.check_key(&key)?;
         let (shop, plugin) = (self.shop.clone(), self.plugin.clone());
         let r = baseplate_store::state::delete(self.tx(), &shop, &plugin, &key).await;
@@ -371,6 +393,7 @@ impl state::Host for HostState {
 impl timers::Host for HostState {
     async fn schedule(&mut self, name: String, at: i64, payload: Vec<u8>) -> wasmtime::Result<()> {
         self.tick()?;
+        self.writable("timers.schedule")?;
         if name.is_empty() || name.len() > MAX_TIMER_NAME {
             return self.bad_input(format!("timer name must be 1..={MAX_TIMER_NAME} bytes"));
         }
@@ -388,6 +411,7 @@ impl timers::Host for HostState {
 
     async fn cancel(&mut self, name: String) -> wasmtime::Result<bool> {
         self.tick()?;
+        self.writable("timers.cancel")?;
         let (shop, plugin) = (self.shop.clone(), self.plugin.clone());
         let r = baseplate_store::state::cancel_timer(self.tx(), &shop, &plugin, &name).await;
         self.db(r)
@@ -423,6 +447,7 @@ impl order_control::Host for HostState {
         order_id: String,
     ) -> wasmtime::Result<Result<(), wit::PluginError>> {
         self.tick()?;
+        self.writable("hold-order")?;
         let order = match self.order_for_action(&order_id).await? {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
@@ -446,6 +471,7 @@ impl order_control::Host for HostState {
         order_id: String,
     ) -> wasmtime::Result<Result<(), wit::PluginError>> {
         self.tick()?;
+        self.writable("confirm-order")?;
         let order = match self.order_for_action(&order_id).await? {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
@@ -470,6 +496,7 @@ impl order_control::Host for HostState {
         reason: String,
     ) -> wasmtime::Result<Result<(), wit::PluginError>> {
         self.tick()?;
+        self.writable("cancel-order")?;
         if reason.is_empty() || reason.len() > 200 {
             return Ok(Err(wit::PluginError::Invalid(
                 "cancel reason must be 1..=200 bytes".into(),
@@ -497,6 +524,7 @@ impl ledger::Host for HostState {
         entries: Vec<wit::LedgerEntry>,
     ) -> wasmtime::Result<Result<String, wit::PluginError>> {
         self.tick()?;
+        self.writable("ledger.post")?;
         let entries: Vec<LedgerEntry> = entries
             .into_iter()
             .map(|e| LedgerEntry {

@@ -526,11 +526,18 @@ impl Runtime {
             .acquire_owned()
             .await
             .expect("semaphore never closes");
-        let sp = match tx.savepoint().await {
-            Ok(sp) => sp,
-            Err(e) => return fail(tx, CallError::Store(e)),
+        // Pricing is read-only by contract, and the host refuses its writes, so it needs no
+        // savepoint (a third of a pricing call's cost on SQLite).
+        let read_only = matches!(hook, Hook::Price { .. });
+        let sp = if read_only {
+            None
+        } else {
+            match tx.savepoint().await {
+                Ok(sp) => Some(sp),
+                Err(e) => return fail(tx, CallError::Store(e)),
+            }
         };
-        let state = HostState::new(tx, &env, &self.limits, started);
+        let state = HostState::new(tx, &env, &self.limits, started, read_only);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
@@ -549,8 +556,6 @@ impl Runtime {
             now: env.now,
             currency: env.currency.clone(),
         };
-        // Pricing is read-only by contract: whatever it writes is undone even on success.
-        let read_only = matches!(hook, Hook::Price { .. });
         let raw = run_hook(&plugin.pre, &mut store, &ctx, hook).await;
         let mut state = store.into_data();
         let tx = state
@@ -562,28 +567,24 @@ impl Runtime {
             Ok(Err(plugin_error)) => Err(CallError::Plugin(plugin_error)),
             Err(e) => Err(state.classify(e)),
         };
-        finish(tx, sp, state, outcome, started, read_only).await
+        finish(tx, sp, state, outcome, started).await
     }
 }
 
 async fn finish(
     mut tx: Tx,
-    sp: baseplate_store::Savepoint,
+    sp: Option<baseplate_store::Savepoint>,
     state: HostState,
     outcome: Result<HookOutput, CallError>,
     started: Instant,
-    read_only: bool,
 ) -> (Tx, CallResult) {
-    let outcome = match outcome {
-        Ok(out) if read_only => match tx.rollback_to(sp).await {
+    let outcome = match (outcome, sp) {
+        (outcome, None) => outcome,
+        (Ok(out), Some(sp)) => match tx.release(sp).await {
             Ok(()) => Ok(out),
             Err(e) => Err(CallError::Store(e)),
         },
-        Ok(out) => match tx.release(sp).await {
-            Ok(()) => Ok(out),
-            Err(e) => Err(CallError::Store(e)),
-        },
-        Err(e) => match tx.rollback_to(sp).await {
+        (Err(e), Some(sp)) => match tx.rollback_to(sp).await {
             Ok(()) => Err(e),
             Err(se) => Err(CallError::Store(se)),
         },
