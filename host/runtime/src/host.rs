@@ -297,7 +297,9 @@ impl HostState {
         order_id: &str,
     ) -> wasmtime::Result<Result<baseplate_store::orders::Order, wit::PluginError>> {
         let shop = self.shop.clone();
-        let r = baseplate_store::orders::get(self.tx(), &shop, order_id, false).await;
+        // Locked until the operation ends: no payment can slip in between this check and
+        // the action being applied.
+        let r = baseplate_store::orders::get(self.tx(), &shop, order_id, true).await;
         Ok(self
             .db(r)?
             .ok_or_else(|| wit::PluginError::NotFound(format!("order {order_id} not found"))))
@@ -422,7 +424,11 @@ impl shop_data::Host for HostState {
     async fn get_order(&mut self, id: String) -> wasmtime::Result<Option<wit::Order>> {
         self.tick()?;
         let shop = self.shop.clone();
-        let r = baseplate_store::orders::get(self.tx(), &shop, &id, false).await;
+        // In a hook that may act on orders, the order read is locked until the operation
+        // ends (PostgreSQL), so a decision taken on it ("still unpaid: cancel it") holds:
+        // a payment arriving meanwhile waits, then finds the order closed and is refunded.
+        let lock = !self.read_only;
+        let r = baseplate_store::orders::get(self.tx(), &shop, &id, lock).await;
         Ok(self.db(r)?.as_ref().map(order_to_wit))
     }
 
