@@ -121,6 +121,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// A raw body (checkout hashes the exact bytes for its idempotency key); over the limit it
+/// is a JSON 413 like every other error.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RawBody(b)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "request body is over the {} KiB limit",
+                    crate::MAX_BODY_BYTES >> 10
+                ),
+            )),
+            Err(r) => Err(ApiError::new(r.status(), "bad_request", r.body_text())),
+        }
+    }
+}
+
 fn json_rejection(r: JsonRejection) -> ApiError {
     let (status, code) = match &r {
         JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),

@@ -9,7 +9,7 @@ pub mod openapi;
 mod routes;
 
 pub use error::ApiError;
-pub use extract::{Auth, Body};
+pub use extract::{Auth, Body, RawBody};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};

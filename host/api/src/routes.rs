@@ -1,7 +1,7 @@
 //! Handlers, one group per resource. Every shop-scoped query takes the shop from the
 //! caller's token, so another shop's ids answer 404.
 
-use crate::{ApiError, AppState, Auth, Body};
+use crate::{ApiError, AppState, Auth, Body, RawBody};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -375,7 +375,7 @@ async fn create_order(
     State(s): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> R {
     let shop = auth.shop()?.to_string();
     let key = match headers.get("idempotency-key") {
@@ -495,7 +495,10 @@ async fn list_orders(State(s): State<AppState>, auth: Auth, Query(q): Query<Orde
 async fn cancel_order(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> R {
     let shop = auth.shop()?.to_string();
     let order = own_order_check(&s, &auth, &shop, &id).await?;
-    if auth.member_id().is_some() && order.status != OrderStatus::PendingPayment {
+    if auth.member_id().is_some()
+        && order.status != OrderStatus::PendingPayment
+        && order.status != OrderStatus::Closed
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -536,7 +539,7 @@ async fn sandbox_pay(State(s): State<AppState>, auth: Auth, Path(id): Path<Strin
 async fn payment_callback(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> R {
     let header = |name: &str| {
         headers
@@ -551,8 +554,8 @@ async fn payment_callback(
                 )
             })
     };
-    let ts = header("sandbox-timestamp")?;
-    let sig = header("sandbox-signature")?;
+    let ts = header("Sandbox-Timestamp")?;
+    let sig = header("Sandbox-Signature")?;
     ok(s.platform.payment_callback(&ts, &sig, &body).await?)
 }
 
@@ -761,7 +764,7 @@ async fn plugin_action(
     State(s): State<AppState>,
     auth: Auth,
     Path((name, action)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> R {
     let shop = auth.shop()?.to_string();
     let input: Value = if body.is_empty() {

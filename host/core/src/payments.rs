@@ -190,7 +190,9 @@ impl Platform {
                 )));
             }
             let result = match (n.kind.as_str(), p.status.as_str()) {
-                ("payment.succeeded", "pending") => self.apply_payment(op, &p).await?,
+                // A success after a failure (out of order, or the buyer retried at the
+                // provider) is money received: apply it, or refund it if the order closed.
+                ("payment.succeeded", "pending" | "failed") => self.apply_payment(op, &p).await?,
                 ("payment.failed", "pending") => {
                     let now = op.now;
                     payments::set_status(op.tx(), &p.id, "failed", Some(now)).await?;

@@ -120,6 +120,7 @@ pub async fn notification_outcome(tx: &mut Tx, event_id: &str) -> Result<Option<
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefundLine {
     pub line_id: String,
     pub amount: i64,

@@ -82,11 +82,14 @@ async fn stock(app: &TestApp, owner: &str, product: &str) -> i64 {
 }
 
 async fn members(app: &TestApp, shop: &str, n: usize) -> Vec<(String, String)> {
-    join_all((0..n).map(|i| app.member(shop, &format!("Buyer {i}")))).await
+    join_all((0..n).map(|i| async move { app.member(shop, &format!("Buyer {i}")).await })).await
 }
 
 fn error_message(b: &Value) -> String {
-    b["error"]["message"].as_str().unwrap_or_default().to_string()
+    b["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 // ---- 1. the last coupon of a template is issued once -----------------------------------
@@ -123,7 +126,12 @@ async fn coupon_stock_race(app: &TestApp) {
             }
         }
     }
-    assert_eq!(won.len(), 10, "[{:?}] exactly the stock is issued", app.backend);
+    assert_eq!(
+        won.len(),
+        10,
+        "[{:?}] exactly the stock is issued",
+        app.backend
+    );
     won.sort();
     won.dedup();
     assert_eq!(won.len(), 10, "every issued coupon is a distinct coupon");
@@ -180,12 +188,10 @@ async fn last_unit_race(app: &TestApp) {
     let buyers = members(app, &shop, 20).await;
     let body = json!({ "lines": [{ "sku_id": sku, "quantity": 1 }] });
 
-    let results = join_all(
-        buyers
-            .iter()
-            .enumerate()
-            .map(|(i, (_, token))| checkout(app, token, &body, &format!("buy-{i}"))),
-    )
+    let results = join_all(buyers.iter().enumerate().map(|(i, (_, token))| {
+        let body = &body;
+        async move { checkout(app, token, body, &format!("buy-{i}")).await }
+    }))
     .await;
 
     let created: Vec<&Value> = results
@@ -247,7 +253,10 @@ async fn coupon_checkout_race(app: &TestApp) {
         app.backend
     );
     let (st, refused) = results.iter().find(|(st, _)| *st != 201).unwrap();
-    assert!((400..500).contains(st), "refused, not crashed: {st} {refused}");
+    assert!(
+        (400..500).contains(st),
+        "refused, not crashed: {st} {refused}"
+    );
     let order = created[0];
     assert_eq!(order["discount"], 500, "{order}");
     let order_id = order["id"].as_str().unwrap();
@@ -261,7 +270,10 @@ async fn coupon_checkout_race(app: &TestApp) {
         .find(|c| c["coupon_id"] == coupon.as_str())
         .expect("the coupon is listed");
     assert_eq!(c["status"], "reserved", "{c}");
-    assert_eq!(c["order_id"], order_id, "reserved by the order that won: {c}");
+    assert_eq!(
+        c["order_id"], order_id,
+        "reserved by the order that won: {c}"
+    );
 }
 
 // ---- 5. one idempotency key, fired at once, makes one order ----------------------------

@@ -40,11 +40,21 @@ impl Plugin for Hostile {
                 Ok(input.to_string())
             }
             // A JSON string, so only the size is wrong with it.
-            "big-output" => Ok(format!("\"{}\"", "x".repeat(10 << 20))),
+            "big-output" => Ok(big_json_string(10 << 20)),
             "echo" => Ok(input.to_string()),
             _ => Err(PluginError::not_found(format!("unknown action `{name}`"))),
         }
     }
+}
+
+/// A JSON string of `len` x's built in one allocation, so it fits the memory cap and the
+/// host's output-size check is what stops it.
+fn big_json_string(len: usize) -> String {
+    let mut s = String::with_capacity(len + 2);
+    s.push('"');
+    s.extend(std::iter::repeat_n('x', len));
+    s.push('"');
+    s
 }
 
 /// Burns CPU until the host's deadline interrupts it.
