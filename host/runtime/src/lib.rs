@@ -380,8 +380,9 @@ impl Runtime {
     /// The Baseplate interfaces a component imports, by capability; unknown imports are an
     /// error. The registry checks these against the manifest at publish time.
     pub fn imported_capabilities(&self, bytes: &[u8]) -> Result<Vec<Capability>, RuntimeError> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+        // Through the compile cache: a node that publishes the first-party plugins at every
+        // start compiles each version once, not once per start.
+        let component = self.component(&Self::digest(bytes), || Some(bytes.to_vec()))?;
         self.capabilities_of(&component)
     }
 
