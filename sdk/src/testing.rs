@@ -556,6 +556,8 @@ pub(crate) mod imports {
                     order_id: order_id.into(),
                 },
                 |o| match o.status {
+                    // Like the host: an unpaid order is marked to wait once it is paid.
+                    OrderStatus::PendingPayment => Ok(()),
                     OrderStatus::ToShip | OrderStatus::AwaitingConfirmation
                         if o.payment_status == PaymentStatus::Paid =>
                     {
@@ -578,6 +580,8 @@ pub(crate) mod imports {
                         o.status = OrderStatus::ToShip;
                         Ok(())
                     }
+                    // Like the host: confirming ahead of payment, or twice, changes nothing.
+                    OrderStatus::PendingPayment | OrderStatus::ToShip => Ok(()),
                     _ => refuse(o, "confirm"),
                 },
             )
@@ -748,15 +752,18 @@ mod tests {
             OrderStatus::AwaitingConfirmation
         );
         orders::confirm("o1").unwrap();
-        assert_eq!(orders::confirm("o1").unwrap_err().kind(), "conflict");
+        // Confirming again is a no-op, as on the host.
+        orders::confirm("o1").unwrap();
+        assert_eq!(shop::order("o1").unwrap().status, OrderStatus::ToShip);
         orders::cancel("o1", "group failed").unwrap();
+        assert_eq!(orders::confirm("o1").unwrap_err().kind(), "conflict");
         let o = host.order("o1").unwrap();
         assert_eq!(
             (o.status, o.refund_state, o.refunded_amount),
             (OrderStatus::Closed, RefundState::Full, 100)
         );
         assert_eq!(orders::hold("nope").unwrap_err().kind(), "not-found");
-        assert_eq!(host.order_actions().len(), 3);
+        assert_eq!(host.order_actions().len(), 4);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod e2e {
     pub mod bad_input;
     pub mod bargaining;
+    pub mod composition;
     pub mod concurrency;
     pub mod coupons_flow;
     pub mod distributor;
@@ -12,5 +13,6 @@ mod e2e {
     pub mod live_sale;
     pub mod orders;
     pub mod payments;
+    pub mod split_coupons;
     pub mod store_binding;
 }
