@@ -1,10 +1,12 @@
-//! The plugin's actions: templates (staff) and claiming and listing coupons (members).
+//! The plugin's actions: templates (staff) and claiming and listing coupons (members);
+//! the split (瓜分) actions are routed to `split.rs`.
 
 use crate::fields::{Fields, boolean, ids, int_in, text};
 use crate::model::{
-    Coupon, DAY_MS, Discount, Status, Template, Threshold, Validity, claims_key, issued_key,
+    Coupon, Discount, Status, Template, Threshold, Validity, claims_key, issued_key,
     member_index_key, new_id,
 };
+use crate::split;
 use baseplate_sdk::{Actor, CallContext, PluginError, Result, host, log, state, to_json};
 use serde_json::{Value, json};
 
@@ -27,12 +29,19 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         }
         "claim" => claim(ctx, actor, input)?,
         "list-coupons" => list_coupons(ctx, actor, input)?,
+        "create-split-template" => {
+            staff_only(actor, "create split coupon templates")?;
+            split::create_template(ctx, input)?
+        }
+        "launch-split" => split::launch(ctx, actor, input)?,
+        "join-split" => split::join(ctx, actor, input)?,
+        "get-split" => split::get(ctx, input)?,
         _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
     };
     to_json(&output)
 }
 
-fn staff_only(actor: &Actor, what: &str) -> Result<()> {
+pub fn staff_only(actor: &Actor, what: &str) -> Result<()> {
     if actor.is_trusted() {
         Ok(())
     } else {
@@ -64,41 +73,75 @@ fn create_template(ctx: &CallContext, input: &str) -> Result<Value> {
         "discount",
         &["type", "amount", "off_bp", "cap", "min", "max"],
     )?)?;
-    let threshold = match f.get("threshold", "null or an object", |v| {
-        v.is_object().then(|| v.clone())
-    })? {
-        None => None,
-        Some(v) => Some(threshold(Fields::object(
-            "threshold",
-            v,
-            &["type", "min"],
-        )?)?),
-    };
-    let validity = validity(f.req_object("validity", &["type", "start", "end", "days"])?)?;
-    let total_stock = f.req("total_stock", "an integer > 0", int_in(POSITIVE))?;
-    let per_member_limit = f
-        .get("per_member_limit", "an integer 1..=1000", int_in(1..=1000))?
-        .unwrap_or(1);
-    let applicable_products = f.get(
-        "applicable_products",
-        "null (every product) or a list of 1..=500 product ids",
-        ids(1..=500),
-    )?;
-    let stackable = f
-        .get("stackable", "true or false", boolean)?
-        .unwrap_or(false);
+    let terms = Terms::read(&mut f)?;
     f.finish()?;
+    save_template(ctx, name, discount, terms)
+}
 
+/// What every template has besides its name and discount, read the same way for ordinary
+/// and split templates.
+pub struct Terms {
+    threshold: Option<Threshold>,
+    validity: Validity,
+    total_stock: i64,
+    per_member_limit: u32,
+    applicable_products: Option<Vec<String>>,
+    stackable: bool,
+}
+
+impl Terms {
+    pub fn read(f: &mut Fields) -> Result<Terms> {
+        let threshold = match f.get("threshold", "null or an object", |v| {
+            v.is_object().then(|| v.clone())
+        })? {
+            None => None,
+            Some(v) => Some(threshold(Fields::object(
+                "threshold",
+                v,
+                &["type", "min"],
+            )?)?),
+        };
+        let validity = validity(f.req_object("validity", &["type", "start", "end", "days"])?)?;
+        let total_stock = f.req("total_stock", "an integer > 0", int_in(POSITIVE))?;
+        let per_member_limit = f
+            .get("per_member_limit", "an integer 1..=1000", int_in(1..=1000))?
+            .unwrap_or(1);
+        let applicable_products = f.get(
+            "applicable_products",
+            "null (every product) or a list of 1..=500 product ids",
+            ids(1..=500),
+        )?;
+        let stackable = f
+            .get("stackable", "true or false", boolean)?
+            .unwrap_or(false);
+        Ok(Terms {
+            threshold,
+            validity,
+            total_stock,
+            per_member_limit: per_member_limit as u32,
+            applicable_products,
+            stackable,
+        })
+    }
+}
+
+/// Stores a new template and returns its view.
+pub fn save_template(
+    ctx: &CallContext,
+    name: String,
+    discount: Discount,
+    terms: Terms,
+) -> Result<Value> {
     let template = Template {
         template_id: new_id("tpl", "tpl"),
         name,
         discount,
-        threshold,
-        validity,
-        total_stock,
-        per_member_limit: per_member_limit as u32,
-        applicable_products,
-        stackable,
+        threshold: terms.threshold,
+        validity: terms.validity,
+        total_stock: terms.total_stock,
+        per_member_limit: terms.per_member_limit,
+        applicable_products: terms.applicable_products,
+        stackable: terms.stackable,
         enabled: true,
         created_at: ctx.now,
     };
@@ -248,6 +291,11 @@ fn claim(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     // The host runs one call of this plugin per shop at a time, so this check-then-write
     // cannot interleave with another claim: the last unit is issued once.
     let template = Template::load(&template_id)?;
+    if let Discount::Split { .. } = template.discount {
+        return Err(PluginError::refused(format!(
+            "coupon template {template_id} is a split template: its coupons come from splits (launch-split, join-split)"
+        )));
+    }
     if !template.enabled {
         return Err(PluginError::refused(format!(
             "coupon template {template_id} is disabled"
@@ -275,10 +323,7 @@ fn claim(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
         )));
     }
 
-    let (valid_from, valid_until) = match template.validity {
-        Validity::Absolute { start, end } => (start, end),
-        Validity::Relative { days } => (ctx.now, ctx.now.saturating_add(days * DAY_MS)),
-    };
+    let (valid_from, valid_until) = template.validity.window(ctx.now);
     let amount = match template.discount {
         Discount::Random { min, max } => Some(host::random_range(min, max)),
         _ => None,
@@ -294,6 +339,7 @@ fn claim(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
         amount,
         claimed_at: ctx.now,
         order_id: None,
+        split_id: None,
     };
     coupon.save()?;
     state::set_json(&issued_key(&template_id), &(issued + 1))?;

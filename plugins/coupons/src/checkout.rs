@@ -129,7 +129,10 @@ pub fn price(ctx: &CallContext, cart: &Cart) -> Result<Vec<Adjustment>> {
                 let off = (i128::from(base) * i128::from(off_bp) / 10_000) as i64;
                 cap.map_or(off, |cap| off.min(cap))
             }
-            Discount::Random { .. } => coupon.amount.unwrap_or(0).min(base),
+            // The amount drawn at claim, or the member's share of the split.
+            Discount::Random { .. } | Discount::Split { .. } => {
+                coupon.amount.unwrap_or(0).min(base)
+            }
         };
         for (&i, part) in eligible.iter().zip(apportion(discount, &weights)) {
             if part > 0 {

@@ -4,12 +4,21 @@
 //! checkout applies them at the coupon price stage, reserves them when the order is created,
 //! uses them when it is paid and gives them back when it closes or is fully refunded.
 //!
+//! Split coupons (瓜分券, `split.rs`): a member launches a split of a split template, friends
+//! join within its window, and when the last place fills the template's total is divided
+//! (equally or at random, summing exactly, every share ≥ 1 分) into one ordinary
+//! fixed-amount coupon per member. A split that does not fill in time fails and issues
+//! nothing; a timer settles it at the window's end, and every access checks the clock too.
+//!
 //! Actions, inputs and outputs are JSON; see `plugin.toml` and the tests for the shapes.
 
 mod actions;
 mod checkout;
 mod fields;
 mod model;
+mod split;
+#[cfg(test)]
+mod split_tests;
 #[cfg(test)]
 mod tests;
 
@@ -72,6 +81,10 @@ impl Plugin for Coupons {
 
     fn handle_action(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
         actions::handle(ctx, actor, name, input)
+    }
+
+    fn fire_timer(ctx: &CallContext, name: &str, _payload: &[u8]) -> Result<()> {
+        split::fire_timer(ctx, name)
     }
 }
 
