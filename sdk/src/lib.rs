@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+pub mod fields;
 pub mod host;
 pub mod ledger;
 pub mod log;

@@ -80,7 +80,7 @@ fn distributor_view(d: &Distributor) -> Result<Value> {
 /// when the new application always waits for staff (so a rejection sticks in "everyone"
 /// mode too).
 fn apply(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
-    Fields::parse(input, &[])?.finish(&[])?;
+    Fields::parse(input, &[])?.finish()?;
     let member = member_only(actor, "apply to become a distributor")?;
     let config = Config::from_ctx(ctx)?;
     let existing = Distributor::load(member)?;
@@ -119,7 +119,7 @@ fn decide(ctx: &CallContext, actor: &Actor, input: &str, to: Status) -> Result<V
     } else {
         None
     };
-    f.finish(allowed)?;
+    f.finish()?;
     staff_only(actor, "approve or reject distributors")?;
     let mut d = match Distributor::load(&member)? {
         Some(d) => d,
@@ -157,7 +157,7 @@ fn decide(ctx: &CallContext, actor: &Actor, input: &str, to: Status) -> Result<V
 fn bind(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["distributor_id"])?;
     let distributor = f.req("distributor_id", "a distributor's member id", id)?;
-    f.finish(&["distributor_id"])?;
+    f.finish()?;
     let member = member_only(actor, "bind to a distributor")?;
     if Config::from_ctx(ctx)?.binding != BindingMode::FirstTouch {
         return Err(PluginError::refused(
@@ -234,7 +234,7 @@ fn list_distributors(actor: &Actor, input: &str) -> Result<Value> {
         one_of(&["pending", "approved", "rejected"]),
     )?;
     let (limit, after) = page(&mut f)?;
-    f.finish(ALLOWED)?;
+    f.finish()?;
     staff_only(actor, "list distributors")?;
     let mut out = Vec::new();
     let mut cursor = after.map(|a| format!("d/{a}"));
@@ -275,7 +275,7 @@ fn balances(member: &str) -> Value {
 fn me(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["member_id"])?;
     let member = member_for(actor, f.get("member_id", "a member id", id)?)?;
-    f.finish(&["member_id"])?;
+    f.finish()?;
     let config = Config::from_ctx(ctx)?;
     let distributor = match Distributor::load(&member)? {
         Some(d) => distributor_view(&d)?,
@@ -301,7 +301,7 @@ fn my_commissions(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value
     let mut f = Fields::parse(input, ALLOWED)?;
     let member = member_for(actor, f.get("member_id", "a member id", id)?)?;
     let (limit, after) = page(&mut f)?;
-    f.finish(ALLOWED)?;
+    f.finish()?;
     let prefix = earning_key(&member, "");
     let start = after.map(|a| earning_key(&member, &a));
     let keys = state::scan(&prefix, start.as_deref(), limit);
@@ -351,7 +351,7 @@ fn withdraw(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, ALLOWED)?;
     let amount = f.req("amount", "an integer > 0 (分)", int_in(1..=i64::MAX))?;
     let request_id = f.get("request_id", "an id of 1..=64 bytes", id)?;
-    f.finish(ALLOWED)?;
+    f.finish()?;
     let member = member_only(actor, "withdraw commission")?;
     if let Some(rid) = &request_id
         && let Some(wid) = state::get_json::<String>(&Withdrawal::request_key(member, rid))?

@@ -26,7 +26,7 @@ pub const ACCOUNT: &str = "commission";
 /// checkout input.
 pub fn order_created(order: &Order, input: Option<&str>) -> Result<Vec<Attribute>> {
     if let Some(input) = input {
-        Fields::parse(input, &[])?.finish(&[])?;
+        Fields::parse(input, &[])?.finish()?;
     }
     let Some(buyer) = order.member_id.as_deref() else {
         return Ok(Vec::new());

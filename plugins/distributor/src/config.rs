@@ -205,7 +205,7 @@ fn read(text: &str) -> Result<Config> {
             int_in(1..=1_000_000_000_000),
         )?
         .unwrap_or(100);
-    f.finish(FIELDS)?;
+    f.finish()?;
     Ok(Config {
         promoters,
         binding,
@@ -233,7 +233,7 @@ fn override_rate(path: &str, value: Value) -> Result<Rate> {
                 "`{path}.level1_bp` + `{path}.level2_bp` must be at most 10000"
             )));
         }
-        f.finish(&["type", "level1_bp", "level2_bp"])?;
+        f.finish()?;
         Rate::Percent {
             level1_bp,
             level2_bp,
@@ -244,7 +244,7 @@ fn override_rate(path: &str, value: Value) -> Result<Rate> {
         let level2 = f
             .get("level2", allowed, int_in(0..=MAX_FIXED))?
             .unwrap_or(0);
-        f.finish(&["type", "level1", "level2"])?;
+        f.finish()?;
         Rate::Fixed { level1, level2 }
     };
     Ok(rate)

@@ -15,7 +15,8 @@
 mod actions;
 mod commission;
 mod config;
-mod fields;
+/// Field-by-field input reading, from the SDK.
+use baseplate_sdk::fields;
 mod model;
 #[cfg(test)]
 mod tests;

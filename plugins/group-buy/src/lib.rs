@@ -18,7 +18,8 @@
 
 mod actions;
 mod checkout;
-mod fields;
+/// Field-by-field input reading, from the SDK.
+use baseplate_sdk::fields;
 mod groups;
 mod model;
 #[cfg(test)]

@@ -17,7 +17,8 @@
 
 mod actions;
 mod checkout;
-mod fields;
+/// Field-by-field input reading, from the SDK.
+use baseplate_sdk::fields;
 mod model;
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,8 @@
 
 mod actions;
 mod binding;
-mod fields;
+/// Field-by-field input reading, from the SDK.
+use baseplate_sdk::fields;
 mod model;
 mod orders;
 #[cfg(test)]
