@@ -9,10 +9,14 @@
 //!    each a member of its own, creating 2-line orders with an `Idempotency-Key`; with no
 //!    plugins, and on a second node with the coupons plugin installed (every order priced
 //!    through its coupon stage and its order-created hook; every other order carries a
-//!    pre-claimed coupon, or none does). The scenarios alternate in `ROUNDS` rounds (warm-up,
-//!    then `MEASURE / ROUNDS` measured) so a burst of load from elsewhere on the machine
-//!    does not land on one of them only. The same checkouts in process (no HTTP, no auth)
-//!    show what the HTTP layer costs.
+//!    pre-claimed coupon, or none does); and on a third node with coupons, distributor and
+//!    store-binding installed, every buyer bound to a distributor of their own and to a store
+//!    employee, every other order with a coupon (so each order also runs the distributor's
+//!    and store-binding's order-created hooks, which snapshot the chain and the attribution
+//!    and write state). The scenarios alternate in `ROUNDS` rounds (warm-up, then
+//!    `MEASURE / ROUNDS` measured) so a burst of load from elsewhere on the machine does not
+//!    land on one of them only. The same checkouts in process (no HTTP, no auth) show what
+//!    the HTTP layer costs.
 //! 2. One pricing hook: a fresh sandbox per call with a 10-line cart, inside a transaction
 //!    behind a savepoint, as checkout runs it — and, for attribution, the bare SQLite
 //!    round trips (savepoint, commit) that every call or order pays. The probes alternate in
@@ -23,6 +27,7 @@
 
 use baseplate_core::Platform;
 use baseplate_core::checkout::{CheckoutRequest, LineRequest};
+use baseplate_marketplace::Manifest;
 use baseplate_runtime::{
     CallEnv, Capability, Grants, Hook, HookOutput, Limits, LoadedPlugin, Runtime, wit,
 };
@@ -97,11 +102,12 @@ async fn run() {
         load_average()
     );
 
-    // Two nodes: one without plugins, one with the coupons plugin installed.
-    let mut plain = Fixture::new(clients, false).await;
+    // Two nodes: one without plugins, one with the coupons plugin installed (a third, with
+    // three plugins, follows once the coupon budget is known).
+    let mut plain = Fixture::new(clients, Plugins::None).await;
     let mut http_plain = RunStats::default();
     http_plain.add("HTTP, no plugins", plain.http(round, false).await);
-    let mut coupons = Fixture::new(clients, true).await;
+    let mut coupons = Fixture::new(clients, Plugins::Coupons).await;
     let budget = coupon_budget(
         http_plain.orders_per_sec(),
         clients,
@@ -115,8 +121,17 @@ async fn run() {
         claimed as f64 / claim_time.as_secs_f64()
     );
     coupons.check_coupon_order().await;
+    // The third node: coupons, distributor and store-binding, with the same coupon budget.
+    let mut composed = Fixture::new(clients, Plugins::Composed).await;
+    let (claimed, claim_time) = composed.claim_coupons(budget).await;
+    eprintln!(
+        "  {COMPOSED}: pre-claimed {claimed} coupons in {:.1} s",
+        claim_time.as_secs_f64()
+    );
+    composed.check_coupon_order().await;
     let mut http_coupons = RunStats::default();
     let mut http_installed = RunStats::default();
+    let mut http_composed = RunStats::default();
     for r in 0..ROUNDS {
         if r > 0 {
             http_plain.add("HTTP, no plugins", plain.http(round, false).await);
@@ -128,6 +143,10 @@ async fn run() {
         http_installed.add(
             "HTTP, coupons, no coupon input",
             coupons.http(round, false).await,
+        );
+        http_composed.add(
+            "HTTP, 3 plugins, 1/2 with coupon",
+            composed.http(round, true).await,
         );
     }
     let mut proc_plain = RunStats::default();
@@ -142,6 +161,7 @@ async fn run() {
     );
     drop(plain);
     drop(coupons);
+    drop(composed);
 
     // The per-call cost of a pricing hook, and the SQLite round trips around it.
     let hooks = hook_bench().await;
@@ -162,6 +182,7 @@ async fn run() {
         ("HTTP, no plugins", &http_plain),
         ("HTTP, coupons, 1/2 with coupon", &http_coupons),
         ("HTTP, coupons, no coupon input", &http_installed),
+        ("HTTP, 3 plugins, 1/2 with coupon", &http_composed),
         ("in-process, no plugins", &proc_plain),
         ("in-process, coupons, no input", &proc_installed),
     ] {
@@ -182,7 +203,17 @@ async fn run() {
             mark(c <= TARGET_PLUGIN_COST_PCT)
         );
     }
+    // Not held to the one-plugin target: three plugins' hooks run on every order. The
+    // second number is what distributor + store-binding add to the coupons-only node.
+    let composed_cost = cost(&http_composed);
+    let over_coupons =
+        (http_coupons.orders_per_sec() / http_composed.orders_per_sec() - 1.0) * 100.0;
+    println!(
+        "  plugin cost, {:<15} {composed_cost:>7.1} %  ({over_coupons:+.1} % over coupons only, 1/2 with coupon)",
+        "3 plugins"
+    );
     println!("  (plugin cost: extra time per order, HTTP orders/s without plugins / with - 1)");
+    println!("  (3 plugins: {COMPOSED}; a distributor and an employee bound to each buyer)");
     println!();
     println!(
         "pricing hook: one call = savepoint + fresh sandbox + call + rollback to; {CART_LINES}-line \
@@ -346,10 +377,24 @@ where
     all
 }
 
+/// What a benchmark node has installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plugins {
+    None,
+    Coupons,
+    /// Coupons, distributor and store-binding ([`COMPOSED`]).
+    Composed,
+}
+
+const COMPOSED: &str = "coupons + distributor + store-binding";
+
 /// A node with one shop, two SKUs and a member per client; optionally the coupons plugin
-/// with a template, and coupons claimed for each member.
+/// with a template, and coupons claimed for each member; with [`Plugins::Composed`] also the
+/// distributor and store-binding plugins, each member bound to a distributor of their own
+/// and to one store employee.
 struct Fixture {
     app: TestApp,
+    plugins: Plugins,
     shop: String,
     skus: [String; 2],
     /// (member id, member token) per client.
@@ -364,7 +409,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new(clients: usize, with_coupons: bool) -> Fixture {
+    async fn new(clients: usize, plugins: Plugins) -> Fixture {
         let app = TestApp::start(Backend::Sqlite, AppOptions::default())
             .await
             .expect("sqlite always works");
@@ -386,7 +431,7 @@ impl Fixture {
         for i in 0..clients {
             members.push(app.member(&shop, &format!("Buyer {i}")).await);
         }
-        let template = if with_coupons {
+        let template = if plugins != Plugins::None {
             app.install(&owner, "coupons", None).await;
             let (st, tpl) = app
                 .post(
@@ -407,8 +452,12 @@ impl Fixture {
         } else {
             None
         };
+        if plugins == Plugins::Composed {
+            bind_buyers(&app, &shop, &owner, &members).await;
+        }
         Fixture {
             app,
+            plugins,
             shop,
             skus: [tea, cup],
             members,
@@ -473,6 +522,13 @@ impl Fixture {
             .await;
         assert_eq!(st, 201, "{order}");
         assert_eq!(order["discount"], COUPON_OFF, "{order}");
+        if self.plugins == Plugins::Composed {
+            // The other two plugins attribute the order: their hooks really run.
+            let attributes = order["attributes"].to_string();
+            for key in ["distributor.level1", "store-binding.employee_id"] {
+                assert!(attributes.contains(key), "{key} missing: {order}");
+            }
+        }
     }
 
     /// 2-line orders over HTTP; with `use_coupons`, every other order of a client uses its
@@ -567,6 +623,63 @@ impl Fixture {
             }
         })
         .await
+    }
+}
+
+/// Installs distributor (anyone may promote, 10% at level 1) and store-binding, and binds
+/// every buyer to a distributor of their own (a member who joins for it, through the share
+/// link) and to one store employee (by code), as buyers in a shop using both would be.
+async fn bind_buyers(app: &TestApp, shop: &str, owner: &str, buyers: &[(String, String)]) {
+    app.install(
+        owner,
+        "distributor",
+        Some(json!({ "promoters": "everyone", "level1_bp": 1000 })),
+    )
+    .await;
+    app.install(owner, "store-binding", None).await;
+    let action = |token: &str, plugin: &str, name: &str, input: Value| {
+        let (token, path) = (
+            token.to_string(),
+            format!("/api/v1/plugins/{plugin}/actions/{name}"),
+        );
+        async move {
+            let (st, b) = app.post(&path, &token, input).await;
+            assert_eq!(st, 200, "{path}: {b}");
+            b
+        }
+    };
+    let outlet = action(
+        owner,
+        "store-binding",
+        "create-outlet",
+        json!({ "name": "West Lake" }),
+    )
+    .await["outlet_id"]
+        .clone();
+    let employee = action(
+        owner,
+        "store-binding",
+        "create-employee",
+        json!({ "outlet_id": outlet, "name": "Ada" }),
+    )
+    .await;
+    for (i, (_, token)) in buyers.iter().enumerate() {
+        let (distributor, dist_token) = app.member(shop, &format!("Distributor {i}")).await;
+        action(&dist_token, "distributor", "apply", json!({})).await;
+        action(
+            token,
+            "distributor",
+            "bind",
+            json!({ "distributor_id": distributor }),
+        )
+        .await;
+        action(
+            token,
+            "store-binding",
+            "bind",
+            json!({ "via": "code", "code": employee["code"] }),
+        )
+        .await;
     }
 }
 
@@ -747,7 +860,15 @@ async fn hook_bench() -> Vec<HookRow> {
     let runtime = Runtime::new(Limits::default(), Some(plugin_cache_dir())).expect("a runtime");
     let bytes = artifacts::coupons_wasm();
     let digest = Runtime::digest(&bytes);
-    let grants = Grants::of([Capability::State, Capability::Logging, Capability::Host]);
+    // What the manifest declares, as the host grants it: the plugin's imports may grow.
+    let manifest =
+        Manifest::parse(artifacts::coupons_manifest()).expect("the coupons manifest parses");
+    let grants = Grants::of(
+        manifest
+            .capabilities
+            .iter()
+            .filter_map(|c| Capability::parse(c.as_str())),
+    );
     let loaded = runtime
         .load(&digest, grants, || Some(bytes))
         .expect("the coupons component loads");
