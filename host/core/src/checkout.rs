@@ -326,8 +326,10 @@ impl Platform {
                     Err(f) => return Err(f.into_core(p.name())),
                 }
             }
-            // Order actions (e.g. hold) may have changed the row: re-read, then add attributes.
-            order = orders::get(op.tx(), shop, &order_id, true).await?.ok_or_else(|| CoreError::Internal("order vanished".into()))?;
+            // Order actions (e.g. hold) change the row: re-read it then, before adding attributes.
+            if op.order_actions > 0 {
+                order = orders::get(op.tx(), shop, &order_id, true).await?.ok_or_else(|| CoreError::Internal("order vanished".into()))?;
+            }
             if !attributes.is_empty() {
                 order.attributes.extend(attributes);
                 orders::update_state(op.tx(), &order).await?;

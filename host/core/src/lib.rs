@@ -56,6 +56,12 @@ pub struct Platform {
     pending_events: Arc<parking_lot::Mutex<Vec<String>>>,
     /// Wakes the background worker when events are waiting.
     pub events_ready: Arc<tokio::sync::Notify>,
+    /// Recently resolved tokens (see `authenticate`).
+    pub(crate) auth_cache: Arc<
+        parking_lot::Mutex<
+            std::collections::HashMap<String, (shops::Principal, std::time::Instant)>,
+        >,
+    >,
 }
 
 /// One operation: a transaction, the clock reading it runs at, and what it did that must
@@ -67,6 +73,8 @@ pub struct Op {
     seq: u64,
     pub(crate) reports: Vec<plugins::CallReport>,
     pub(crate) events: Vec<String>,
+    /// Order actions plugins applied in this operation.
+    pub(crate) order_actions: u32,
 }
 
 impl Op {
@@ -140,6 +148,7 @@ impl Platform {
             settings: Arc::new(settings),
             pending_events: Arc::default(),
             events_ready: Arc::new(tokio::sync::Notify::new()),
+            auth_cache: Arc::default(),
         })
     }
 
@@ -174,6 +183,7 @@ impl Platform {
             seq: 0,
             reports: Vec::new(),
             events: Vec::new(),
+            order_actions: 0,
         })
     }
 

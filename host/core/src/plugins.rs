@@ -51,6 +51,9 @@ pub struct CallReport {
     pub duration: Duration,
     /// (kind, message) of a fault; plugin refusals are not faults.
     pub failure: Option<(&'static str, String)>,
+    /// The installation had a failure streak when the operation loaded it: a success
+    /// must clear it.
+    pub reset_streak: bool,
 }
 
 /// Parsed manifests by name@version: a published version never changes, so each is parsed
@@ -183,6 +186,7 @@ impl Platform {
                     hook: hook_name,
                     duration: Duration::ZERO,
                     failure: Some(("instantiate", msg.clone())),
+                    reset_streak: false,
                 });
                 return Ok(Err(CallFailure::Fault(msg)));
             }
@@ -230,9 +234,11 @@ impl Platform {
             hook: hook_name,
             duration: result.duration,
             failure,
+            reset_streak: p.installation.consecutive_failures > 0,
         });
         if outcome.is_ok() {
             for action in result.actions {
+                op.order_actions += 1;
                 self.apply_order_action(op, shop, p.name(), action).await?;
             }
         }
@@ -338,26 +344,40 @@ pub(crate) async fn record_reports(
     settings: &Settings,
     include_ok: bool,
 ) -> Result<()> {
+    // Successes of one hook in one operation are counted in one write.
+    let mut ok: Vec<(&CallReport, i64, i64, bool)> = Vec::new();
     for r in reports {
-        if r.failure.is_none() && !include_ok {
-            continue;
+        if r.failure.is_some() {
+            let failure = r.failure.as_ref().map(|(k, m)| (*k, m.as_str()));
+            let us = r.duration.as_micros() as i64;
+            let streak = store::record_call(
+                tx, &r.shop, &r.plugin, &r.version, r.hook, 1, failure, false, us, now,
+            )
+            .await?;
+            if streak >= settings.breaker_threshold {
+                store::trip(tx, &r.shop, &r.plugin, now + settings.breaker_cooldown_ms).await?;
+                tracing::warn!(shop = %r.shop, plugin = %r.plugin, "plugin tripped off after {streak} consecutive failures");
+            }
+        } else if include_ok {
+            let us = r.duration.as_micros() as i64;
+            match ok
+                .iter_mut()
+                .find(|(o, ..)| o.shop == r.shop && o.plugin == r.plugin && o.hook == r.hook)
+            {
+                Some((_, n, total, reset)) => {
+                    *n += 1;
+                    *total += us;
+                    *reset |= r.reset_streak;
+                }
+                None => ok.push((r, 1, us, r.reset_streak)),
+            }
         }
-        let failure = r.failure.as_ref().map(|(k, m)| (*k, m.as_str()));
-        let streak = store::record_call(
-            tx,
-            &r.shop,
-            &r.plugin,
-            &r.version,
-            r.hook,
-            failure,
-            r.duration.as_micros() as i64,
-            now,
+    }
+    for (r, n, us, reset) in ok {
+        store::record_call(
+            tx, &r.shop, &r.plugin, &r.version, r.hook, n, None, reset, us, now,
         )
         .await?;
-        if r.failure.is_some() && streak >= settings.breaker_threshold {
-            store::trip(tx, &r.shop, &r.plugin, now + settings.breaker_cooldown_ms).await?;
-            tracing::warn!(shop = %r.shop, plugin = %r.plugin, "plugin tripped off after {streak} consecutive failures");
-        }
     }
     Ok(())
 }

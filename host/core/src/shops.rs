@@ -24,6 +24,9 @@ pub enum Principal {
     },
 }
 
+/// How long a resolved token is trusted without asking the database again.
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct NewShop {
     pub name: String,
     pub currency: String,
@@ -60,8 +63,28 @@ fn check_name(what: &str, s: &str, max: usize) -> Result<()> {
 
 impl Platform {
     /// Resolves a bearer token to its principal; None for unknown or revoked tokens.
+    /// Resolutions are kept for `AUTH_CACHE_TTL`, saving every request a database round
+    /// trip; this node forgets them at once when a key is revoked, other nodes within the TTL.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
         let hash = hash_token(token);
+        if let Some((p, at)) = self.auth_cache.lock().get(&hash)
+            && at.elapsed() < AUTH_CACHE_TTL
+        {
+            return Ok(Some(p.clone()));
+        }
+        let found = self.authenticate_uncached(token, &hash).await?;
+        if let Some(p) = &found {
+            let mut cache = self.auth_cache.lock();
+            if cache.len() >= 10_000 {
+                cache.clear();
+            }
+            cache.insert(hash, (p.clone(), std::time::Instant::now()));
+        }
+        Ok(found)
+    }
+
+    async fn authenticate_uncached(&self, token: &str, hash: &str) -> Result<Option<Principal>> {
+        let hash = hash.to_string();
         operation!(self, |op| async {
             if token.starts_with("bp_mt_") {
                 return Ok(members::find_by_token_hash(op.tx(), &hash).await?.map(|m| {
@@ -224,7 +247,7 @@ impl Platform {
     }
 
     pub async fn revoke_key(&self, shop: &str, id: &str) -> Result<()> {
-        operation!(self, |op| async {
+        let revoked = operation!(self, |op| async {
             let now = op.now;
             if keys::revoke(op.tx(), shop, id, now).await? {
                 Ok(())
@@ -232,7 +255,10 @@ impl Platform {
                 Err(CoreError::NotFound(format!("key {id} not found")))
             }
         }
-        .await)
+        .await);
+        // After the commit, so no request can re-cache the key as it was.
+        self.auth_cache.lock().clear();
+        revoked
     }
 
     /// A buyer joins the shop: a member record and a member token (returned once).

@@ -207,8 +207,9 @@ pub async fn delete_installation(tx: &mut Tx, shop: &str, plugin: &str) -> Resul
     Ok(r.rows_affected() == 1)
 }
 
-/// Records one call's outcome: counters, the failure row, and the breaker's streak.
-/// Returns the consecutive-failure count after this call.
+/// Records `calls` calls' outcome: counters, the failure row, and the breaker's streak
+/// (a success clears it when `reset_streak`, i.e. when the caller saw a streak). Returns
+/// the consecutive-failure count afterwards.
 #[allow(clippy::too_many_arguments)]
 pub async fn record_call(
     tx: &mut Tx,
@@ -216,14 +217,16 @@ pub async fn record_call(
     plugin: &str,
     version: &str,
     hook: &str,
+    calls: i64,
     failure: Option<(&str, &str)>,
+    reset_streak: bool,
     duration_us: i64,
     now: i64,
 ) -> Result<i64> {
     let failed = failure.is_some() as i64;
     sqlx::query(
-        "INSERT INTO plugin_calls (shop_id, plugin, hook, calls, failures, total_us) VALUES ($1, $2, $3, 1, $4, $5) \
-         ON CONFLICT (shop_id, plugin, hook) DO UPDATE SET calls = plugin_calls.calls + 1, \
+        "INSERT INTO plugin_calls (shop_id, plugin, hook, calls, failures, total_us) VALUES ($1, $2, $3, $6, $4, $5) \
+         ON CONFLICT (shop_id, plugin, hook) DO UPDATE SET calls = plugin_calls.calls + excluded.calls, \
          failures = plugin_calls.failures + excluded.failures, total_us = plugin_calls.total_us + excluded.total_us",
     )
     .bind(shop)
@@ -231,6 +234,7 @@ pub async fn record_call(
     .bind(hook)
     .bind(failed)
     .bind(duration_us)
+    .bind(calls)
     .execute(tx.conn())
     .await?;
     if let Some((kind, message)) = failure {
@@ -252,12 +256,14 @@ pub async fn record_call(
             .bind(plugin)
             .execute(tx.conn())
             .await?;
-    } else {
+    } else if reset_streak {
         sqlx::query("UPDATE installations SET consecutive_failures = 0 WHERE shop_id = $1 AND plugin = $2 AND consecutive_failures <> 0")
             .bind(shop)
             .bind(plugin)
             .execute(tx.conn())
             .await?;
+    }
+    if failure.is_none() {
         return Ok(0);
     }
     let row = sqlx::query(
