@@ -18,8 +18,8 @@
 //!    land on one of them only. The same checkouts in process (no HTTP, no auth) show what
 //!    the HTTP layer costs.
 //! 2. One pricing hook: a fresh sandbox per call with a 10-line cart, inside a transaction
-//!    behind a savepoint, as checkout runs it — and, for attribution, the bare SQLite
-//!    round trips (savepoint, commit) that every call or order pays. The probes alternate in
+//!    as checkout runs it (pricing is read-only, so no savepoint) — and, for attribution, the
+//!    bare SQLite round trips (savepoint, commit) that other hooks and every order pay. The probes alternate in
 //!    rounds too.
 //!
 //! `BASEPLATE_BENCH_CLIENTS` and `BASEPLATE_BENCH_SECS` override the client count and the
@@ -216,7 +216,7 @@ async fn run() {
     println!("  (3 plugins: {COMPOSED}; a distributor and an employee bound to each buyer)");
     println!();
     println!(
-        "pricing hook: one call = savepoint + fresh sandbox + call + rollback to; {CART_LINES}-line \
+        "pricing hook: one call = fresh sandbox + call (read-only, no savepoint); {CART_LINES}-line \
          cart, {HOOK_BATCH} per transaction"
     );
     println!(

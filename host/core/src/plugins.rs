@@ -58,11 +58,13 @@ pub struct CallReport {
 
 /// Parsed manifests by name@version: a published version never changes, so each is parsed
 /// once per process.
+/// name, version, digest → the parsed manifest.
+type ManifestCache =
+    parking_lot::Mutex<std::collections::HashMap<(String, String, String), Arc<Manifest>>>;
+
 fn parse_manifest(p: &PackageRow) -> Result<Arc<Manifest>> {
-    use std::collections::HashMap;
     use std::sync::OnceLock;
-    static CACHE: OnceLock<parking_lot::Mutex<HashMap<(String, String, String), Arc<Manifest>>>> =
-        OnceLock::new();
+    static CACHE: OnceLock<ManifestCache> = OnceLock::new();
     let key = (p.name.clone(), p.version.clone(), p.digest.clone());
     let cache = CACHE.get_or_init(Default::default);
     if let Some(m) = cache.lock().get(&key) {
