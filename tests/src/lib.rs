@@ -370,6 +370,32 @@ pub mod harness {
             out
         }
 
+        /// POSTs a provider callback with the given headers (None leaves a header out);
+        /// returns (status, JSON body or Null).
+        pub async fn callback(
+            &self,
+            ts: Option<String>,
+            sig: Option<String>,
+            raw: &[u8],
+        ) -> (u16, Value) {
+            let mut rb = self
+                .client
+                .post(format!("{}/api/v1/payments/callbacks/sandbox", self.base))
+                .header("Content-Type", "application/json")
+                .body(raw.to_vec());
+            if let Some(ts) = ts {
+                rb = rb.header("Sandbox-Timestamp", ts);
+            }
+            if let Some(sig) = sig {
+                rb = rb.header("Sandbox-Signature", sig);
+            }
+            let r = rb.send().await.expect("request sent");
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+
         /// Signs a sandbox callback body the way the provider does.
         pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
             baseplate_core::payments::sign_callback("test-secret", timestamp, body)

@@ -351,22 +351,7 @@ async fn callback_race(app: &TestApp) {
     let raw = serde_json::to_vec(&notification).unwrap();
     let ts = app.clock.now() / 1000;
     let sig = app.sign(ts, &raw);
-    let callback = || async {
-        let r = app
-            .client
-            .post(format!("{}/api/v1/payments/callbacks/sandbox", app.base))
-            .header("Sandbox-Timestamp", ts.to_string())
-            .header("Sandbox-Signature", sig.clone())
-            .header("Content-Type", "application/json")
-            .body(raw.clone())
-            .send()
-            .await
-            .unwrap();
-        (
-            r.status().as_u16(),
-            r.json::<Value>().await.unwrap_or(Value::Null),
-        )
-    };
+    let callback = || app.callback(Some(ts.to_string()), Some(sig.clone()), &raw);
 
     let results = join_all((0..10).map(|_| callback())).await;
 

@@ -3,7 +3,7 @@
 //! refund returns it. Repeated callbacks change nothing.
 
 use baseplate_tests::harness::TestApp;
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn coupon_status(app: &TestApp, token: &str, coupon: &str) -> String {
     let (st, b) = app
@@ -148,20 +148,7 @@ async fn run(app: &TestApp) {
     let ts = (app.clock.now() / 1000).to_string();
     let sig = app.sign(app.clock.now() / 1000, &raw);
     let callback = |raw: Vec<u8>, ts: String, sig: String| async move {
-        let r = app
-            .client
-            .post(format!("{}/api/v1/payments/callbacks/sandbox", app.base))
-            .header("Sandbox-Timestamp", ts)
-            .header("Sandbox-Signature", sig)
-            .header("Content-Type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        (
-            r.status().as_u16(),
-            r.json::<Value>().await.unwrap_or(Value::Null),
-        )
+        app.callback(Some(ts), Some(sig), &raw).await
     };
     let (st, out) = callback(raw.clone(), ts.clone(), sig.clone()).await;
     assert_eq!(st, 200, "{out}");

@@ -756,18 +756,11 @@ async fn redeliveries(app: &TestApp) {
     let pid = p["payment"]["id"].as_str().unwrap();
     let (ts, sig, body) = app.platform().sandbox_pay(&s.id, pid).await.unwrap();
     for expected in ["applied", "duplicate", "duplicate"] {
-        let r = app
-            .client
-            .post(format!("{}/api/v1/payments/callbacks/sandbox", app.base))
-            .header("Sandbox-Timestamp", ts.to_string())
-            .header("Sandbox-Signature", sig.clone())
-            .header("Content-Type", "application/json")
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        assert_eq!(r.json::<Value>().await.unwrap()["result"], expected);
+        let (st, out) = app
+            .callback(Some(ts.to_string()), Some(sig.clone()), &body)
+            .await;
+        assert_eq!(st, 200, "{out}");
+        assert_eq!(out["result"], expected);
     }
     assert_eq!(s.balance(&dist).await, (1000, 0));
 

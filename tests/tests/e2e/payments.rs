@@ -94,35 +94,11 @@ fn notification(event: &str, kind: &str, payment: &str, amount: i64) -> Vec<u8> 
     .unwrap()
 }
 
-/// POSTs a callback with the given headers (None leaves a header out).
-async fn callback(
-    app: &TestApp,
-    ts: Option<String>,
-    sig: Option<String>,
-    raw: &[u8],
-) -> (u16, Value) {
-    let mut rb = app
-        .client
-        .post(format!("{}/api/v1/payments/callbacks/sandbox", app.base))
-        .header("Content-Type", "application/json")
-        .body(raw.to_vec());
-    if let Some(ts) = ts {
-        rb = rb.header("Sandbox-Timestamp", ts);
-    }
-    if let Some(sig) = sig {
-        rb = rb.header("Sandbox-Signature", sig);
-    }
-    let r = rb.send().await.unwrap();
-    (
-        r.status().as_u16(),
-        r.json::<Value>().await.unwrap_or(Value::Null),
-    )
-}
-
 /// A correctly signed, current callback.
 async fn signed(app: &TestApp, raw: &[u8]) -> (u16, Value) {
     let ts = app.clock.now() / 1000;
-    callback(app, Some(ts.to_string()), Some(app.sign(ts, raw)), raw).await
+    app.callback(Some(ts.to_string()), Some(app.sign(ts, raw)), raw)
+        .await
 }
 
 async fn order(app: &TestApp, owner: &str, id: &str) -> Value {
@@ -202,47 +178,41 @@ async fn verified_callbacks(app: &TestApp) {
 
     // A forged signature.
     let forged = format!("v1={}", "ab".repeat(32));
-    let (st, b) = callback(app, Some(now.to_string()), Some(forged), &raw).await;
+    let (st, b) = app
+        .callback(Some(now.to_string()), Some(forged), &raw)
+        .await;
     assert_error(st, &b, 403, "forbidden", &["signature"]);
     // Not even in the v1= form.
-    let (st, b) = callback(app, Some(now.to_string()), Some("garbage".into()), &raw).await;
+    let (st, b) = app
+        .callback(Some(now.to_string()), Some("garbage".into()), &raw)
+        .await;
     assert_error(st, &b, 403, "forbidden", &["signature"]);
     // A genuine signature, but over another body (a smaller amount) — replayed on this one.
     let other = notification("evt_1", "payment.succeeded", &payment, 1);
-    let (st, b) = callback(
-        app,
-        Some(now.to_string()),
-        Some(app.sign(now, &other)),
-        &raw,
-    )
-    .await;
+    let (st, b) = app
+        .callback(Some(now.to_string()), Some(app.sign(now, &other)), &raw)
+        .await;
     assert_error(st, &b, 403, "forbidden", &["signature"]);
     // A genuine signature over this body, with another timestamp in the header.
-    let (st, b) = callback(
-        app,
-        Some((now - 1).to_string()),
-        Some(app.sign(now, &raw)),
-        &raw,
-    )
-    .await;
+    let (st, b) = app
+        .callback(Some((now - 1).to_string()), Some(app.sign(now, &raw)), &raw)
+        .await;
     assert_error(st, &b, 403, "forbidden", &["signature"]);
     // Correctly signed, but older than five minutes (and too far in the future).
     for ts in [now - 301, now + 301] {
-        let (st, b) = callback(app, Some(ts.to_string()), Some(app.sign(ts, &raw)), &raw).await;
+        let (st, b) = app
+            .callback(Some(ts.to_string()), Some(app.sign(ts, &raw)), &raw)
+            .await;
         assert_error(st, &b, 403, "forbidden", &["timestamp"]);
     }
     // Missing headers.
-    let (st, b) = callback(app, None, Some(app.sign(now, &raw)), &raw).await;
+    let (st, b) = app.callback(None, Some(app.sign(now, &raw)), &raw).await;
     assert_error(st, &b, 400, "bad_request", &["Sandbox-Timestamp"]);
-    let (st, b) = callback(app, Some(now.to_string()), None, &raw).await;
+    let (st, b) = app.callback(Some(now.to_string()), None, &raw).await;
     assert_error(st, &b, 400, "bad_request", &["Sandbox-Signature"]);
-    let (st, b) = callback(
-        app,
-        Some("yesterday".into()),
-        Some(app.sign(now, &raw)),
-        &raw,
-    )
-    .await;
+    let (st, b) = app
+        .callback(Some("yesterday".into()), Some(app.sign(now, &raw)), &raw)
+        .await;
     assert_error(st, &b, 422, "invalid_request", &["Sandbox-Timestamp"]);
     // Correctly signed and fresh, but for the wrong amount.
     let short = notification("evt_short", "payment.succeeded", &payment, amount - 1);
@@ -261,7 +231,9 @@ async fn verified_callbacks(app: &TestApp) {
     // None of the refused callbacks was recorded: the genuine one with the same event id
     // (and, at the edge of the window, 300 s old) applies.
     let ts = now - 300;
-    let (st, out) = callback(app, Some(ts.to_string()), Some(app.sign(ts, &raw)), &raw).await;
+    let (st, out) = app
+        .callback(Some(ts.to_string()), Some(app.sign(ts, &raw)), &raw)
+        .await;
     assert_eq!(st, 200, "{out}");
     assert_eq!(out["result"], "applied");
     assert_eq!(out["order_id"], f.order.as_str());
