@@ -666,7 +666,7 @@ capabilities = []
 
     #[test]
     fn supported_wit_matches_the_contract_in_wit() {
-        let wit = include_str!("../../wit/plugin.wit");
+        let wit = include_str!("../../wit/v0.1.0/plugin.wit");
         let declared = wit
             .lines()
             .find_map(|l| l.trim().strip_prefix("package baseplate:plugin@"))

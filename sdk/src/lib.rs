@@ -52,7 +52,7 @@ pub mod timers;
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/v0.1.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "export_plugin_bindings",

@@ -33,7 +33,7 @@ use wasmtime::{
 /// The generated bindings of `wit/plugin.wit`.
 pub mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/v0.1.0",
         world: "plugin",
         imports: { default: async | trappable },
         exports: { default: async },

@@ -538,7 +538,7 @@ mod tests {
     fn this_repository_root_is_found() {
         let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
         assert!(
-            root.join("wit").join("plugin.wit").is_file(),
+            root.join("wit").join("v0.1.0").join("plugin.wit").is_file(),
             "{}",
             root.display()
         );
