@@ -61,6 +61,10 @@ impl From<CoreError> for ApiError {
             CoreError::PluginFailed { .. } => {
                 ApiError::new(StatusCode::FAILED_DEPENDENCY, "plugin_failed", msg)
             }
+            CoreError::Busy(_) | CoreError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg)
+            }
+            CoreError::Stale(_) => ApiError::new(StatusCode::CONFLICT, "contended", msg),
             CoreError::Retry => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

@@ -13,7 +13,6 @@ use baseplate_core::payments::RefundRequest;
 use baseplate_core::plugins::{InstallRequest, Installed};
 use baseplate_core::shops::{NewMember, NewProduct, NewShop, NewSku, Principal};
 use baseplate_domain::{OrderStatus, Party};
-use baseplate_runtime::wit;
 use baseplate_store::payments::RefundLine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -400,7 +399,16 @@ async fn create_order(
         h.update(req.member_id.as_deref().unwrap_or("").as_bytes());
         h.update([0]);
         h.update(&body);
-        (k, hex::encode(h.finalize()))
+        baseplate_core::checkout::Idempotency {
+            key: k,
+            request_hash: hex::encode(h.finalize()),
+            // Keys are scoped per caller, as Stripe scopes them per API key.
+            caller: match &auth.0 {
+                Principal::Member { member_id, .. } => format!("member:{member_id}"),
+                Principal::Staff { key_id, .. } => format!("staff:{key_id}"),
+                Principal::Operator { key_id } => format!("operator:{key_id}"),
+            },
+        }
     });
     let (status, body) = s.platform.checkout(&shop, req, idem).await?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
@@ -527,7 +535,8 @@ async fn create_payment(State(s): State<AppState>, auth: Auth, Path(id): Path<St
 /// platform its signed callback (the same verification path as an external callback).
 async fn sandbox_pay(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> R {
     let shop = auth.shop()?.to_string();
-    let (ts, sig, body) = s.platform.sandbox_pay(&shop, &id).await?;
+    // A member pays only their own orders' intents.
+    let (ts, sig, body) = s.platform.sandbox_pay(&shop, &id, auth.member_id()).await?;
     let outcome = s
         .platform
         .payment_callback(&ts.to_string(), &sig, &body)
@@ -756,7 +765,27 @@ async fn plugin_health(State(s): State<AppState>, auth: Auth, Path(name): Path<S
     let (shop, _) = auth.staff()?;
     let (stats, failures) = s.platform.plugin_health(shop, Some(&name), 50).await?;
     let stats: Vec<_> = stats.into_iter().filter(|c| c.plugin == name).collect();
-    ok(json!({ "plugin": name, "calls": stats, "failures": failures }))
+    let (usage, quota) = s.platform.plugin_usage(shop, &name).await?;
+    let inst = s
+        .platform
+        .list_installed(shop)
+        .await?
+        .into_iter()
+        .find(|p| p.name() == name)
+        .map(|p| p.installation);
+    ok(json!({
+        "plugin": name,
+        "calls": stats,
+        "failures": failures,
+        "usage": usage,
+        "quota": { "state_keys": quota.state_keys, "state_bytes": quota.state_bytes, "timers": quota.timers },
+        "breaker": inst.map(|i| json!({
+            "tripped_until": i.tripped_until,
+            "reason": i.tripped_reason,
+            "trips": i.trips,
+            "consecutive_failures": i.consecutive_failures,
+        })),
+    }))
 }
 
 /// A plugin's own action: a member acts for themselves; staff act as staff.
@@ -773,8 +802,8 @@ async fn plugin_action(
         parse_body(&body)?
     };
     let actor = match &auth.0 {
-        Principal::Member { member_id, .. } => wit::Actor::Member(member_id.clone()),
-        Principal::Staff { key_id, .. } => wit::Actor::Staff(key_id.clone()),
+        Principal::Member { member_id, .. } => baseplate_runtime::Actor::Member(member_id.clone()),
+        Principal::Staff { key_id, .. } => baseplate_runtime::Actor::Staff(key_id.clone()),
         Principal::Operator { .. } => {
             return Err(ApiError::forbidden(
                 "the operator does not run shop plugin actions",

@@ -32,6 +32,16 @@ pub enum CoreError {
     /// Lost a race that a retry resolves (e.g. two requests with one idempotency key).
     #[error("the request raced another one; retry it")]
     Retry,
+    /// A plugin's read went stale before its effects could commit: the operation runs
+    /// again from its reads (never surfaced as is; see `dispatch`).
+    #[error("concurrent changes kept invalidating this request ({0}); retry it")]
+    Stale(String),
+    /// This shop's earlier requests hold its share of the node; retry shortly (503).
+    #[error("{0}")]
+    Busy(String),
+    /// The database did not answer in time (503).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CoreError {
@@ -41,6 +51,12 @@ impl CoreError {
             CoreError::Retry => true,
             _ => false,
         }
+    }
+}
+
+impl From<baseplate_domain::LedgerError> for CoreError {
+    fn from(e: baseplate_domain::LedgerError) -> Self {
+        CoreError::Invalid(e.to_string())
     }
 }
 

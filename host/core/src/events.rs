@@ -4,13 +4,14 @@
 //! after the last attempt, left `dead` for the merchant to see and retry — it never undoes
 //! the payment that caused it.
 
-use crate::plugins::{CallFailure, installed, installed_one};
-use crate::{CoreError, Op, Platform, Result, operation};
+use crate::plugins::{STALE_ATTEMPTS, installed, installed_one, random_seed};
+use crate::{CoreError, Op, Platform, Result};
 use baseplate_domain::EventId;
 use baseplate_marketplace::EventKind;
-use baseplate_runtime::{Hook, member_to_wit, order_to_wit, refund_to_wit, wit};
+use baseplate_runtime::{Event, Hook};
 use baseplate_store::orders::Order;
 use baseplate_store::payments::Refund;
+use baseplate_store::state::Usage;
 use baseplate_store::{events, shops, state};
 use serde::Deserialize;
 
@@ -21,43 +22,43 @@ struct Payload {
     member: Option<baseplate_store::members::Member>,
 }
 
-fn to_wit_event(kind: &str, payload: &str) -> Result<wit::Event> {
+fn to_event(kind: &str, payload: &str) -> Result<Event> {
     let p: Payload = serde_json::from_str(payload)
         .map_err(|e| CoreError::Internal(format!("event payload: {e}")))?;
     let order = || {
         p.order
-            .as_ref()
-            .map(order_to_wit)
+            .clone()
             .ok_or_else(|| CoreError::Internal(format!("{kind} without an order")))
     };
     Ok(match kind {
-        "order-paid" => wit::Event::OrderPaid(order()?),
-        "order-closed" => wit::Event::OrderClosed(order()?),
-        "order-confirmed" => wit::Event::OrderConfirmed(order()?),
-        "order-completed" => wit::Event::OrderCompleted(order()?),
-        "order-refunded" => wit::Event::OrderRefunded(wit::OrderRefunded {
-            order: order()?,
-            refund: p
-                .refund
-                .as_ref()
-                .map(refund_to_wit)
+        "order-paid" => Event::OrderPaid(order()?),
+        "order-closed" => Event::OrderClosed(order()?),
+        "order-confirmed" => Event::OrderConfirmed(order()?),
+        "order-completed" => Event::OrderCompleted(order()?),
+        "order-refunded" => Event::OrderRefunded(
+            order()?,
+            p.refund
+                .clone()
                 .ok_or_else(|| CoreError::Internal("refund event without a refund".into()))?,
-        }),
-        "member-joined" => wit::Event::MemberJoined(
+        ),
+        "member-joined" => Event::MemberJoined(
             p.member
-                .as_ref()
-                .map(member_to_wit)
+                .clone()
                 .ok_or_else(|| CoreError::Internal("member event without a member".into()))?,
         ),
         other => return Err(CoreError::Internal(format!("unknown event kind {other}"))),
     })
 }
 
+/// Deliveries and timers handled per tick, in all and per shop.
+const TICK_LIMIT: i64 = 100;
+const TICK_PER_SHOP: i64 = 10;
+
 impl Platform {
     /// Writes an event and a delivery for every active plugin subscribed to its kind.
     pub(crate) async fn emit(
         &self,
-        op: &mut Op,
+        op: &mut Op<'_>,
         shop: &str,
         kind: &str,
         payload: String,
@@ -83,7 +84,7 @@ impl Platform {
 
     pub(crate) async fn emit_order(
         &self,
-        op: &mut Op,
+        op: &mut Op<'_>,
         order: &Order,
         kind: &str,
         refund: Option<&Refund>,
@@ -95,13 +96,9 @@ impl Platform {
     /// Delivers an event's pending deliveries now (right after the change committed). What
     /// fails here stays pending for the worker.
     pub async fn deliver_event(&self, event_id: &str) {
-        let pending: Result<Vec<(String, String)>> = async {
-            operation!(self, |op| async {
-                Ok(events::pending_for_event(op.tx(), event_id).await?)
-            }
-            .await)
-        }
-        .await;
+        let pending: Result<Vec<(String, String)>> = self
+            .read(|tx| Box::pin(async move { Ok(events::pending_for_event(tx, event_id).await?) }))
+            .await;
         for (event, plugin) in pending.unwrap_or_default() {
             if let Err(e) = self.deliver(&event, &plugin).await {
                 tracing::warn!(event, plugin, "delivery failed: {e}");
@@ -109,76 +106,141 @@ impl Platform {
         }
     }
 
-    /// One delivery attempt, in one transaction with its effects.
+    /// One delivery attempt: the plugin's hook runs on a snapshot, and its effects commit
+    /// with the "delivered" mark (or the failure is recorded and retried later). Another
+    /// node delivering it meanwhile wins; this attempt then commits nothing.
     pub async fn deliver(&self, event_id: &str, plugin: &str) -> Result<bool> {
         let max = self.settings.max_delivery_attempts;
-        operation!(self, |op| async {
-            let Some(d) = events::lock(op.tx(), event_id, plugin).await? else {
+        let seed = random_seed();
+        let now = self.now();
+        let mut attempt = 0u32;
+        loop {
+            let found = self
+                .read(|tx| {
+                    Box::pin(async move {
+                        let Some(d) = events::lock(tx, event_id, plugin).await? else {
+                            return Ok(None);
+                        };
+                        let shop = shops::get(tx, &d.shop_id)
+                            .await?
+                            .ok_or_else(|| CoreError::Internal("event of a missing shop".into()))?;
+                        let p = installed_one(tx, &d.shop_id, plugin).await.ok();
+                        Ok(Some((d, shop, p)))
+                    })
+                })
+                .await?;
+            let Some((d, shop, p)) = found else {
                 return Ok(false);
             };
-            let shop = shops::get(op.tx(), &d.shop_id)
-                .await?
-                .ok_or_else(|| CoreError::Internal("event of a missing shop".into()))?;
-            let p = match installed_one(op.tx(), &d.shop_id, plugin).await {
-                Ok(p) if p.active() => p,
+            let p = match p {
+                Some(p) if p.active() => p,
                 // Uninstalled or disabled since: the event no longer concerns it.
                 _ => {
-                    events::mark_failed(
-                        op.tx(),
-                        event_id,
-                        plugin,
-                        "plugin not active when delivered",
-                        None,
-                    )
+                    self.write(&d.shop_id, |op| {
+                        Box::pin(async move {
+                            if events::lock(op.tx(), event_id, plugin).await?.is_some() {
+                                events::mark_failed(
+                                    op.tx(),
+                                    event_id,
+                                    plugin,
+                                    "plugin not active when delivered",
+                                    None,
+                                )
+                                .await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .await?;
                     return Ok(false);
                 }
             };
-            let event = to_wit_event(&d.kind, &d.payload)?;
-            match self
-                .call(op, &d.shop_id, &shop.currency, &p, Hook::Event(event))
-                .await?
-            {
-                Ok(_) => {
-                    let now = op.now;
-                    events::mark_delivered(op.tx(), event_id, plugin, now).await?;
-                    Ok(true)
-                }
-                Err(f) => {
-                    let msg = match f {
-                        CallFailure::Refused(e) => {
-                            baseplate_runtime::plugin_error_message(&e).to_string()
+            let event = to_event(&d.kind, &d.payload)?;
+            let _hot = self.hot_guards(&d.shop_id, &[plugin], attempt).await;
+            let mut session = self
+                .session(&d.shop_id, &shop.currency, vec![p], now, seed)
+                .await?;
+            session.order_context = event.order_id().map(str::to_string);
+            let (session, outcome) = self
+                .in_sandbox(session, move |s| s.call(0, Hook::Event(event)))
+                .await?;
+            let (session, outcome) = (&session, &outcome);
+            let written = self
+                .write(&d.shop_id, |op| {
+                    Box::pin(async move {
+                        if events::lock(op.tx(), event_id, plugin).await?.is_none() {
+                            return Ok(false);
                         }
-                        CallFailure::Fault(m) => m,
-                    };
-                    let next = (d.attempts + 1 < max)
-                        .then(|| op.now + 1000 * (1i64 << d.attempts.min(10)));
-                    events::mark_failed(op.tx(), event_id, plugin, &msg, next).await?;
-                    Ok(false)
+                        match &outcome {
+                            Ok(_) => {
+                                self.commit_effects(op, session.parts[0].overlay.effects())
+                                    .await?;
+                                let now = op.now;
+                                events::mark_delivered(op.tx(), event_id, plugin, now).await?;
+                                Ok(true)
+                            }
+                            Err(f) => {
+                                let next = (d.attempts + 1 < max)
+                                    .then(|| op.now + 1000 * (1i64 << d.attempts.min(10)));
+                                events::mark_failed(op.tx(), event_id, plugin, f.message(), next)
+                                    .await?;
+                                Ok(false)
+                            }
+                        }
+                    })
+                })
+                .await;
+            self.record_calls(&session.reports).await;
+            match written {
+                Err(CoreError::Stale(_)) if attempt + 1 < STALE_ATTEMPTS => {
+                    attempt += 1;
+                    crate::backoff(attempt).await;
                 }
+                Err(e @ CoreError::PluginRefused { .. }) => {
+                    // The effects broke a quota: a failed delivery, retried later.
+                    let msg = e.to_string();
+                    let msg = &msg;
+                    self.write(&d.shop_id, |op| {
+                        Box::pin(async move {
+                            if events::lock(op.tx(), event_id, plugin).await?.is_some() {
+                                let next = (d.attempts + 1 < max)
+                                    .then(|| op.now + 1000 * (1i64 << d.attempts.min(10)));
+                                events::mark_failed(op.tx(), event_id, plugin, msg, next).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await?;
+                    return Ok(false);
+                }
+                other => return other,
             }
         }
-        .await)
     }
 
     /// One pass of the background work: close expired unpaid orders, deliver due events,
-    /// fire due timers. Returns how many things it did.
+    /// fire due timers (a few of each shop's per pass, shops in turn), write the call
+    /// counters. Returns how many things it did.
     pub async fn tick(&self) -> Result<usize> {
         let mut done = self.close_expired_orders().await?;
         let now = self.now();
-        let due = operation!(self, |op| async {
-            Ok(events::due(op.tx(), now, 100).await?)
-        }
-        .await)?;
+        let due = self
+            .read(|tx| {
+                Box::pin(async move { Ok(events::due(tx, now, TICK_PER_SHOP, TICK_LIMIT).await?) })
+            })
+            .await?;
         for (event, plugin) in due {
             if self.deliver(&event, &plugin).await.unwrap_or(false) {
                 done += 1;
             }
         }
-        let timers = operation!(self, |op| async {
-            Ok(state::claim_due_timers(op.tx(), now, 100).await?)
-        }
-        .await)?;
+        let timers = self
+            .read(|tx| {
+                Box::pin(
+                    async move { Ok(state::due_timers(tx, now, TICK_PER_SHOP, TICK_LIMIT).await?) },
+                )
+            })
+            .await?;
         for t in timers {
             match self.fire(&t).await {
                 Ok(true) => done += 1,
@@ -191,58 +253,127 @@ impl Platform {
                 ),
             }
         }
+        if let Err(e) = self.flush_call_stats().await {
+            tracing::warn!("writing plugin call counters failed: {e}");
+        }
+        if let Ok((events, timers)) = self
+            .read(|tx| Box::pin(async move { Ok(events::backlog(tx, now).await?) }))
+            .await
+        {
+            metrics::gauge!("baseplate_outbox_pending").set(events as f64);
+            metrics::gauge!("baseplate_timers_due").set(timers as f64);
+        }
         Ok(done)
     }
 
-    /// Fires one timer: its effects commit with its removal, so it fires once even when
-    /// two workers (or two nodes) see it due.
+    /// Fires one timer: the hook runs on a snapshot, and its effects commit with the timer's
+    /// removal, so it fires once even when two workers (or two nodes) see it due.
     async fn fire(&self, t: &state::Timer) -> Result<bool> {
-        operation!(self, |op| async {
-            let now = op.now;
-            let Some(t) = state::lock_timer(op.tx(), t, now).await? else {
+        let seed = random_seed();
+        let now = self.now();
+        let mut attempt = 0u32;
+        loop {
+            let found = self
+                .read(|tx| {
+                    Box::pin(async move {
+                        let Some(t) = state::lock_timer(tx, t, now).await? else {
+                            return Ok(None);
+                        };
+                        let shop = shops::get(tx, &t.shop_id)
+                            .await?
+                            .ok_or_else(|| CoreError::Internal("timer of a missing shop".into()))?;
+                        let p = installed_one(tx, &t.shop_id, &t.plugin).await.ok();
+                        Ok(Some((t, shop, p)))
+                    })
+                })
+                .await?;
+            let Some((t, shop, p)) = found else {
                 return Ok(false);
             };
-            let shop = shops::get(op.tx(), &t.shop_id)
-                .await?
-                .ok_or_else(|| CoreError::Internal("timer of a missing shop".into()))?;
-            let p = match installed_one(op.tx(), &t.shop_id, &t.plugin).await {
-                Ok(p) if p.active() && p.manifest.hooks.timers => p,
+            let t = &t;
+            let p = match p {
+                Some(p) if p.active() && p.manifest.hooks.timers => p,
                 _ => {
                     // Not active: keep the timer and look again in a minute.
-                    let now = op.now;
-                    state::retry_timer(op.tx(), &t, now + 60_000, "plugin not active").await?;
+                    self.write(&t.shop_id, |op| {
+                        Box::pin(async move {
+                            if state::lock_timer(op.tx(), t, now).await?.is_some() {
+                                state::retry_timer(op.tx(), t, now + 60_000, "plugin not active")
+                                    .await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await?;
                     return Ok(false);
                 }
             };
+            let _hot = self.hot_guards(&t.shop_id, &[&t.plugin], attempt).await;
+            let session = self
+                .session(&t.shop_id, &shop.currency, vec![p], now, seed)
+                .await?;
             let hook = Hook::Timer {
                 name: t.name.clone(),
                 payload: t.payload.clone(),
             };
-            match self.call(op, &t.shop_id, &shop.currency, &p, hook).await? {
-                Ok(_) => {
-                    state::finish_timer(op.tx(), &t).await?;
-                    Ok(true)
-                }
-                Err(f) => {
-                    let msg = match f {
-                        CallFailure::Refused(e) => {
-                            baseplate_runtime::plugin_error_message(&e).to_string()
+            let (session, outcome) = self.in_sandbox(session, move |s| s.call(0, hook)).await?;
+            let (session, outcome) = (&session, &outcome);
+            let written = self
+                .write(&t.shop_id, |op| {
+                    Box::pin(async move {
+                        if state::lock_timer(op.tx(), t, now).await?.is_none() {
+                            return Ok(false);
                         }
-                        CallFailure::Fault(m) => m,
-                    };
-                    let now = op.now;
-                    state::retry_timer(
-                        op.tx(),
-                        &t,
-                        now + 1000 * (1i64 << t.attempts.min(10)),
-                        &msg,
-                    )
-                    .await?;
-                    Ok(false)
+                        match &outcome {
+                            Ok(_) => {
+                                self.commit_effects(op, session.parts[0].overlay.effects())
+                                    .await?;
+                                let gone = state::finish_timer(op.tx(), t).await?;
+                                state::add_usage(
+                                    op.tx(),
+                                    &t.shop_id,
+                                    &t.plugin,
+                                    Usage {
+                                        timers: gone,
+                                        ..Usage::default()
+                                    },
+                                )
+                                .await?;
+                                Ok(true)
+                            }
+                            Err(f) => {
+                                let next = op.now + 1000 * (1i64 << t.attempts.min(10));
+                                state::retry_timer(op.tx(), t, next, f.message()).await?;
+                                Ok(false)
+                            }
+                        }
+                    })
+                })
+                .await;
+            self.record_calls(&session.reports).await;
+            match written {
+                Err(CoreError::Stale(_)) if attempt + 1 < STALE_ATTEMPTS => {
+                    attempt += 1;
+                    crate::backoff(attempt).await;
                 }
+                Err(e @ CoreError::PluginRefused { .. }) => {
+                    let msg = e.to_string();
+                    let msg = &msg;
+                    self.write(&t.shop_id, |op| {
+                        Box::pin(async move {
+                            if state::lock_timer(op.tx(), t, now).await?.is_some() {
+                                let next = op.now + 1000 * (1i64 << t.attempts.min(10));
+                                state::retry_timer(op.tx(), t, next, msg).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await?;
+                    return Ok(false);
+                }
+                other => return other,
             }
         }
-        .await)
     }
 
     /// The shop's event deliveries (optionally one status), newest first.
@@ -252,19 +383,20 @@ impl Platform {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<events::Delivery>> {
-        operation!(self, |op| async {
-            Ok(events::list(op.tx(), shop, status, limit).await?)
-        }
-        .await)
+        self.read(|tx| Box::pin(async move { Ok(events::list(tx, shop, status, limit).await?) }))
+            .await
     }
 
     /// Puts a dead delivery back in the queue and tries it now.
     pub async fn retry_delivery(&self, shop: &str, event_id: &str, plugin: &str) -> Result<bool> {
-        let requeued = operation!(self, |op| async {
-            let now = op.now;
-            Ok(events::requeue(op.tx(), shop, event_id, plugin, now).await?)
-        }
-        .await)?;
+        let requeued = self
+            .write(shop, |op| {
+                Box::pin(async move {
+                    let now = op.now;
+                    Ok(events::requeue(op.tx(), shop, event_id, plugin, now).await?)
+                })
+            })
+            .await?;
         if !requeued {
             return Err(CoreError::NotFound(format!(
                 "no dead delivery of event {event_id} to {plugin}"
@@ -283,12 +415,44 @@ impl Platform {
         Vec<baseplate_store::plugins::CallStats>,
         Vec<baseplate_store::plugins::Failure>,
     )> {
-        operation!(self, |op| async {
-            Ok((
-                baseplate_store::plugins::call_stats(op.tx(), shop).await?,
-                baseplate_store::plugins::list_failures(op.tx(), shop, plugin, limit).await?,
-            ))
+        let (mut stats, failures) = self
+            .read(|tx| {
+                Box::pin(async move {
+                    Ok((
+                        baseplate_store::plugins::call_stats(tx, shop).await?,
+                        baseplate_store::plugins::list_failures(tx, shop, plugin, limit).await?,
+                    ))
+                })
+            })
+            .await?;
+        // Successes this node counted but has not written yet.
+        for (p, hook, calls, us) in self.unflushed_stats(shop) {
+            match stats.iter_mut().find(|s| s.plugin == p && s.hook == hook) {
+                Some(s) => {
+                    s.calls += calls;
+                    s.total_us += us;
+                }
+                None => stats.push(baseplate_store::plugins::CallStats {
+                    plugin: p,
+                    hook: hook.to_string(),
+                    calls,
+                    failures: 0,
+                    total_us: us,
+                }),
+            }
         }
-        .await)
+        Ok((stats, failures))
+    }
+
+    /// What a plugin keeps in the shop, next to its quota.
+    pub async fn plugin_usage(
+        &self,
+        shop: &str,
+        plugin: &str,
+    ) -> Result<(Usage, baseplate_runtime::Quota)> {
+        let usage = self
+            .read(|tx| Box::pin(async move { Ok(state::usage(tx, shop, plugin).await?) }))
+            .await?;
+        Ok((usage, self.runtime.limits().quota))
     }
 }

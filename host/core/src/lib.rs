@@ -1,11 +1,20 @@
 //! The platform's operations: shops, members, catalog, checkout with the pricing pipeline,
 //! payments through the sandbox provider, refunds, the ledger, plugin installation and
-//! dispatch, the event outbox and durable timers. Each operation is one database
-//! transaction (retried on a serialization conflict); the plugins it calls run inside it.
-//! `api` puts HTTP in front of this; `server` runs it and its background workers.
+//! dispatch, the event outbox and durable timers.
+//!
+//! An operation that needs no plugin is one write (`Platform::write`). One that calls
+//! plugins runs in three steps: read what it needs from a snapshot, run the hooks on a
+//! sandbox thread against the snapshot with their effects buffered (`dispatch`), then one
+//! short write that checks the hooks' reads still hold and commits their effects with the
+//! core change (`effects`) — or runs the whole again if a read went stale. No guest code
+//! runs while the database writer is held. `api` puts HTTP in front of this; `server` runs
+//! it and its background workers.
 
 pub mod checkout;
 pub mod clock;
+mod data;
+mod dispatch;
+mod effects;
 mod error;
 pub mod events;
 pub mod payments;
@@ -62,39 +71,55 @@ pub struct Platform {
             std::collections::HashMap<String, (shops::Principal, std::time::Instant)>,
         >,
     >,
+    /// Successful plugin calls counted in memory and written in bulk by the worker (see
+    /// `plugins::CallStats`): a checkout never waits on a counter write.
+    pub(crate) call_stats: Arc<parking_lot::Mutex<plugins::PendingStats>>,
+    /// Taken by operations that keep losing races on the same (shop, plugin): they then run
+    /// one at a time on this node instead of retrying against each other.
+    pub(crate) hot_locks: Arc<[tokio::sync::Mutex<()>; 256]>,
 }
 
-/// One operation: a transaction, the clock reading it runs at, and what it did that must
-/// be reported after it ends (plugin calls, events to deliver).
-pub struct Op {
+/// One write operation: its transaction, the clock reading it runs at, and the events it
+/// emitted (delivered once it committed). `'p` is the caller's borrow, so the operation's
+/// closure may capture the caller's references (see `Platform::write`).
+pub struct Op<'p> {
     tx: Option<Tx>,
     pub now: i64,
-    seed: u64,
-    seq: u64,
-    pub(crate) reports: Vec<plugins::CallReport>,
     pub(crate) events: Vec<String>,
-    /// Order actions plugins applied in this operation.
-    pub(crate) order_actions: u32,
+    _caller: std::marker::PhantomData<&'p ()>,
 }
 
-impl Op {
+/// A read snapshot handed to `Platform::read`'s closure; it derefs to the `Tx` the store's
+/// functions take.
+pub struct Snapshot<'p> {
+    tx: Tx,
+    _caller: std::marker::PhantomData<&'p ()>,
+}
+
+impl std::ops::Deref for Snapshot<'_> {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Snapshot<'_> {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
+
+/// The future an operation's closure returns. Boxed (and `Send`) because the futures of
+/// async closures that borrow from their caller are not provably `Send` to today's rustc
+/// ("implementation of `Send` is not general enough"), and axum needs `Send` handlers.
+pub type OpFuture<'o, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'o>>;
+
+impl Op<'_> {
     pub fn tx(&mut self) -> &mut Tx {
         self.tx
             .as_mut()
             .expect("an operation holds its transaction")
-    }
-
-    pub(crate) fn take_tx(&mut self) -> Tx {
-        self.tx.take().expect("an operation holds its transaction")
-    }
-
-    pub(crate) fn put_tx(&mut self, tx: Tx) {
-        self.tx = Some(tx);
-    }
-
-    pub(crate) fn next_seed(&mut self) -> u64 {
-        self.seq += 1;
-        self.seed ^ self.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
     /// Random bytes for a new id.
@@ -105,34 +130,9 @@ impl Op {
     }
 }
 
-/// Runs `$body` (an expression using `$op: &mut Op`) as one operation: commits on Ok,
-/// rolls back on Err, retries a serialization conflict a few times, records plugin calls
-/// and delivers the events it emitted once it committed.
-#[macro_export]
-macro_rules! operation {
-    ($platform:expr, |$op:ident| $body:expr) => {{
-        let platform: &$crate::Platform = $platform;
-        let mut attempt = 0u32;
-        loop {
-            let mut op_value = platform.begin().await?;
-            let $op = &mut op_value;
-            let result = $body;
-            match platform.end(op_value, result, attempt).await {
-                $crate::Ended::Done(r) => break r,
-                $crate::Ended::Retry => {
-                    attempt += 1;
-                    continue;
-                }
-            }
-        }
-    }};
-}
-
-#[doc(hidden)]
-pub enum Ended<T> {
-    Done(Result<T>),
-    Retry,
-}
+/// How often a write that lost a race (a serialization failure, a plugin's stale read) is
+/// run again before the caller is told to retry.
+const MAX_ATTEMPTS: u32 = 12;
 
 impl Platform {
     pub async fn new(
@@ -149,6 +149,8 @@ impl Platform {
             pending_events: Arc::default(),
             events_ready: Arc::new(tokio::sync::Notify::new()),
             auth_cache: Arc::default(),
+            call_stats: Arc::default(),
+            hot_locks: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
         })
     }
 
@@ -171,86 +173,72 @@ impl Platform {
         }
     }
 
-    #[doc(hidden)]
-    pub async fn begin(&self) -> Result<Op> {
-        let tx = self.db.begin().await?;
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).expect("the OS provides randomness");
-        Ok(Op {
-            tx: Some(tx),
-            now: self.now(),
-            seed: u64::from_le_bytes(seed),
-            seq: 0,
-            reports: Vec::new(),
-            events: Vec::new(),
-            order_actions: 0,
-        })
-    }
-
-    #[doc(hidden)]
-    pub async fn end<T>(&self, mut op: Op, result: Result<T>, attempt: u32) -> Ended<T> {
-        let reports = std::mem::take(&mut op.reports);
-        let events = std::mem::take(&mut op.events);
-        let tx = op.take_tx();
-        match result {
-            Ok(v) => {
-                let mut tx = tx;
-                let recorded =
-                    plugins::record_reports(&mut tx, &reports, op.now, &self.settings, true).await;
-                let committed = match recorded {
-                    Ok(()) => tx.commit().await.map_err(CoreError::from),
-                    Err(e) => Err(e),
-                };
-                match committed {
-                    Ok(()) => {
-                        if !events.is_empty() {
-                            self.pending_events.lock().extend(events);
-                            self.events_ready.notify_one();
-                        }
-                        Ended::Done(Ok(v))
-                    }
-                    Err(e) => self.failed(e, attempt, reports).await,
-                }
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                self.failed(e, attempt, reports).await
-            }
-        }
-    }
-
-    async fn failed<T>(
-        &self,
-        e: CoreError,
-        attempt: u32,
-        reports: Vec<plugins::CallReport>,
-    ) -> Ended<T> {
-        // The operation rolled back; its plugin faults still happened and are recorded.
-        if reports.iter().any(|r| r.failure.is_some())
-            && let Ok(mut tx) = self.db.begin().await
-        {
-            let now = self.now();
-            if plugins::record_reports(&mut tx, &reports, now, &self.settings, false)
-                .await
-                .is_ok()
-            {
-                let _ = tx.commit().await;
-            }
-        }
-        if e.is_retryable() && attempt < 8 {
-            let jitter = {
-                let mut b = [0u8; 2];
-                getrandom::fill(&mut b).expect("the OS provides randomness");
-                u16::from_le_bytes(b) as u64 % 20
+    /// Runs `f` as one write for `shop` (the key the database is shared fairly by; "" for
+    /// platform-wide work): commits on `Ok` — returning once the commit is durable — and
+    /// rolls back on `Err`. A lost race with a concurrent write is retried.
+    pub async fn write<'p, T>(
+        &'p self,
+        shop: &'p str,
+        mut f: impl for<'o> FnMut(&'o mut Op<'p>) -> OpFuture<'o, T>,
+    ) -> Result<T> {
+        let now = self.now();
+        let mut attempt = 0u32;
+        loop {
+            let mut op = Op {
+                tx: Some(self.db.write(shop).await?),
+                now,
+                events: Vec::new(),
+                _caller: std::marker::PhantomData,
             };
-            tokio::time::sleep(std::time::Duration::from_millis(
-                5 * (attempt as u64 + 1) + jitter,
-            ))
-            .await;
-            return Ended::Retry;
+            let result = match f(&mut op).await {
+                Ok(v) => {
+                    let tx = op.tx.take().expect("an operation holds its transaction");
+                    tx.commit().await.map(|()| v).map_err(CoreError::from)
+                }
+                Err(e) => Err(e),
+            };
+            drop(op.tx.take());
+            match result {
+                Ok(v) => {
+                    if !op.events.is_empty() {
+                        self.pending_events.lock().extend(op.events);
+                        self.events_ready.notify_one();
+                    }
+                    return Ok(v);
+                }
+                Err(e) if e.is_retryable() && attempt + 1 < MAX_ATTEMPTS => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ended::Done(Err(e))
     }
+
+    /// Runs `f` on a read snapshot (never waiting for the writer).
+    pub async fn read<'p, T>(
+        &'p self,
+        f: impl for<'o> FnOnce(&'o mut Snapshot<'p>) -> OpFuture<'o, T>,
+    ) -> Result<T> {
+        let mut snap = Snapshot {
+            tx: self.db.read().await?,
+            _caller: std::marker::PhantomData,
+        };
+        f(&mut snap).await
+    }
+}
+
+/// Waits a little longer after each lost race, with jitter, so racers spread out.
+pub(crate) async fn backoff(attempt: u32) {
+    let jitter = {
+        let mut b = [0u8; 2];
+        getrandom::fill(&mut b).expect("the OS provides randomness");
+        u16::from_le_bytes(b) as u64 % (2 + 2 * attempt as u64)
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(
+        attempt.min(6) as u64 + jitter,
+    ))
+    .await;
 }
 
 /// A token's stored form: sha256, hex.

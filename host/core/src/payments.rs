@@ -5,7 +5,7 @@
 //! caller's refund id and never exceed what was paid, per line and in total. Every money
 //! movement is a balanced ledger posting.
 
-use crate::{CoreError, Op, Platform, Result, operation};
+use crate::{CoreError, Op, Platform, Result};
 use baseplate_domain::{
     CloseReason, Money, OrderStatus, Party, PaymentDecision, PaymentId, PaymentStatus, Posting,
     PostingId, apportion,
@@ -74,46 +74,50 @@ fn verify_signature(secret: &str, timestamp: i64, body: &[u8], header: &str) -> 
 impl Platform {
     /// A payment intent for the order's payable amount.
     pub async fn create_payment(&self, shop: &str, order_id: &str) -> Result<Payment> {
-        operation!(self, |op| async {
-            let order = orders::get(op.tx(), shop, order_id, true)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
-            if order.status != OrderStatus::PendingPayment
-                || order.payment_status != PaymentStatus::Unpaid
-            {
-                return Err(CoreError::Conflict(format!(
-                    "order {order_id} is {}, not awaiting payment",
-                    order.status.as_str()
-                )));
-            }
-            if order.payable_amount <= 0 {
-                return Err(CoreError::Conflict("the order has nothing to pay".into()));
-            }
-            let r = op.random10();
-            let p = Payment {
-                id: PaymentId::generate(op.now, r).0,
-                shop_id: shop.into(),
-                order_id: order_id.into(),
-                amount: order.payable_amount,
-                currency: order.currency.clone(),
-                status: "pending".into(),
-                created_at: op.now,
-                settled_at: None,
-            };
-            payments::insert(op.tx(), &p).await?;
-            Ok(p)
-        }
-        .await)
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let order = orders::get(op.tx(), shop, order_id, true)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
+                if order.status != OrderStatus::PendingPayment
+                    || order.payment_status != PaymentStatus::Unpaid
+                {
+                    return Err(CoreError::Conflict(format!(
+                        "order {order_id} is {}, not awaiting payment",
+                        order.status.as_str()
+                    )));
+                }
+                if order.payable_amount <= 0 {
+                    return Err(CoreError::Conflict("the order has nothing to pay".into()));
+                }
+                let r = op.random10();
+                let p = Payment {
+                    id: PaymentId::generate(op.now, r).0,
+                    shop_id: shop.into(),
+                    order_id: order_id.into(),
+                    amount: order.payable_amount,
+                    currency: order.currency.clone(),
+                    status: "pending".into(),
+                    created_at: op.now,
+                    settled_at: None,
+                };
+                payments::insert(op.tx(), &p).await?;
+                Ok(p)
+            })
+        })
+        .await
     }
 
     pub async fn get_payment(&self, shop: &str, id: &str) -> Result<Payment> {
-        operation!(self, |op| async {
-            payments::get(op.tx(), id, false)
-                .await?
-                .filter(|p| p.shop_id == shop)
-                .ok_or_else(|| CoreError::NotFound(format!("payment {id} not found")))
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move {
+                payments::get(tx, id, false)
+                    .await?
+                    .filter(|p| p.shop_id == shop)
+                    .ok_or_else(|| CoreError::NotFound(format!("payment {id} not found")))
+            })
+        })
+        .await
     }
 
     /// The sandbox provider's side: the buyer paid; the provider signs a notification as a
@@ -122,8 +126,17 @@ impl Platform {
         &self,
         shop: &str,
         payment_id: &str,
+        payer: Option<&str>,
     ) -> Result<(i64, String, Vec<u8>)> {
         let p = self.get_payment(shop, payment_id).await?;
+        if let Some(member) = payer {
+            let order = self.get_order(shop, &p.order_id).await?;
+            if order.member_id.as_deref() != Some(member) {
+                return Err(CoreError::NotFound(format!(
+                    "payment {payment_id} not found"
+                )));
+            }
+        }
         let mut r = [0u8; 8];
         getrandom::fill(&mut r).expect("the OS provides randomness");
         let n = Notification {
@@ -165,63 +178,69 @@ impl Platform {
         }
         let n: Notification = serde_json::from_slice(body)
             .map_err(|e| CoreError::Invalid(format!("callback body: {e}")))?;
-        operation!(self, |op| async {
-            // Lock the payment first: a concurrent duplicate waits here, then finds the first
-            // one's notification row below and changes nothing.
-            let p = payments::get(op.tx(), &n.payment_id, true)
-                .await?
-                .ok_or_else(|| {
-                    CoreError::NotFound(format!("payment {} not found", n.payment_id))
-                })?;
-            if let Some(outcome) = payments::notification_outcome(op.tx(), &n.id).await? {
-                return Ok(CallbackOutcome {
-                    result: if outcome == "applied" {
-                        "duplicate".into()
-                    } else {
-                        outcome
-                    },
-                    order_id: Some(p.order_id.clone()),
-                });
-            }
-            if n.amount != p.amount || n.currency != p.currency {
-                return Err(CoreError::Invalid(format!(
-                    "callback amount {} {} does not match the payment's {} {}",
-                    n.amount, n.currency, p.amount, p.currency
-                )));
-            }
-            let result = match (n.kind.as_str(), p.status.as_str()) {
-                // A success after a failure (out of order, or the buyer retried at the
-                // provider) is money received: apply it, or refund it if the order closed.
-                ("payment.succeeded", "pending" | "failed") => self.apply_payment(op, &p).await?,
-                ("payment.failed", "pending") => {
-                    let now = op.now;
-                    payments::set_status(op.tx(), &p.id, "failed", Some(now)).await?;
-                    "failed".to_string()
+        let n = &n;
+        self.write("", |op| {
+            Box::pin(async move {
+                // Lock the payment first: a concurrent duplicate waits here, then finds the first
+                // one's notification row below and changes nothing.
+                let p = payments::get(op.tx(), &n.payment_id, true)
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::NotFound(format!("payment {} not found", n.payment_id))
+                    })?;
+                if let Some(outcome) = payments::notification_outcome(op.tx(), &n.id).await? {
+                    return Ok(CallbackOutcome {
+                        result: if outcome == "applied" {
+                            "duplicate".into()
+                        } else {
+                            outcome
+                        },
+                        order_id: Some(p.order_id.clone()),
+                    });
                 }
-                // Late or out-of-order news about a payment that already settled.
-                ("payment.succeeded" | "payment.failed", _) => "ignored".to_string(),
-                (other, _) => {
+                if n.amount != p.amount || n.currency != p.currency {
                     return Err(CoreError::Invalid(format!(
-                        "unknown callback type {other:?}"
+                        "callback amount {} {} does not match the payment's {} {}",
+                        n.amount, n.currency, p.amount, p.currency
                     )));
                 }
-            };
-            let recorded = if result == "duplicate" {
-                "applied"
-            } else {
-                result.as_str()
-            };
-            let now = op.now;
-            payments::record_notification(op.tx(), &n.id, &p.id, &n.kind, recorded, now).await?;
-            Ok(CallbackOutcome {
-                result,
-                order_id: Some(p.order_id.clone()),
+                let result = match (n.kind.as_str(), p.status.as_str()) {
+                    // A success after a failure (out of order, or the buyer retried at the
+                    // provider) is money received: apply it, or refund it if the order closed.
+                    ("payment.succeeded", "pending" | "failed") => {
+                        self.apply_payment(op, &p).await?
+                    }
+                    ("payment.failed", "pending") => {
+                        let now = op.now;
+                        payments::set_status(op.tx(), &p.id, "failed", Some(now)).await?;
+                        "failed".to_string()
+                    }
+                    // Late or out-of-order news about a payment that already settled.
+                    ("payment.succeeded" | "payment.failed", _) => "ignored".to_string(),
+                    (other, _) => {
+                        return Err(CoreError::Invalid(format!(
+                            "unknown callback type {other:?}"
+                        )));
+                    }
+                };
+                let recorded = if result == "duplicate" {
+                    "applied"
+                } else {
+                    result.as_str()
+                };
+                let now = op.now;
+                payments::record_notification(op.tx(), &n.id, &p.id, &n.kind, recorded, now)
+                    .await?;
+                Ok(CallbackOutcome {
+                    result,
+                    order_id: Some(p.order_id.clone()),
+                })
             })
-        }
-        .await)
+        })
+        .await
     }
 
-    async fn apply_payment(&self, op: &mut Op, p: &Payment) -> Result<String> {
+    async fn apply_payment(&self, op: &mut Op<'_>, p: &Payment) -> Result<String> {
         let shop = p.shop_id.clone();
         let mut order = orders::get(op.tx(), &shop, &p.order_id, true)
             .await?
@@ -271,7 +290,7 @@ impl Platform {
 
     pub(crate) async fn post(
         &self,
-        op: &mut Op,
+        op: &mut Op<'_>,
         shop: &str,
         order: Option<&str>,
         p: &Posting,
@@ -308,28 +327,32 @@ impl Platform {
             "{}|{:?}|{:?}|{}",
             order_id, req.amount, req.lines, req.reason
         );
-        operation!(self, |op| async {
-            // Lock the order first so a concurrent retry of this refund id waits, then finds it.
-            orders::get(op.tx(), shop, order_id, true)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
-            if let Some(prev) = payments::get_refund(op.tx(), shop, &req.id).await? {
-                if prev.request_hash != hash {
-                    return Err(CoreError::Conflict(format!(
-                        "refund id {:?} was already used for a different refund",
-                        req.id
-                    )));
+        let req = &req;
+        let hash = &hash;
+        self.write(shop, |op| {
+            Box::pin(async move {
+                // Lock the order first so a concurrent retry of this refund id waits, then finds it.
+                orders::get(op.tx(), shop, order_id, true)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
+                if let Some(prev) = payments::get_refund(op.tx(), shop, &req.id).await? {
+                    if prev.request_hash != *hash {
+                        return Err(CoreError::Conflict(format!(
+                            "refund id {:?} was already used for a different refund",
+                            req.id
+                        )));
+                    }
+                    return Ok(prev);
                 }
-                return Ok(prev);
-            }
-            self.refund_in(op, shop, order_id, &req, &hash).await
-        }
-        .await)
+                self.refund_in(op, shop, order_id, req, hash).await
+            })
+        })
+        .await
     }
 
     async fn refund_in(
         &self,
-        op: &mut Op,
+        op: &mut Op<'_>,
         shop: &str,
         order_id: &str,
         req: &RefundRequest,
@@ -431,28 +454,35 @@ impl Platform {
     }
 
     pub async fn list_refunds(&self, shop: &str, order_id: &str) -> Result<Vec<Refund>> {
-        operation!(self, |op| async {
-            Ok(payments::refunds_for_order(op.tx(), shop, order_id).await?)
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move {
+                if orders::version(tx, shop, order_id).await?.is_none() {
+                    return Err(CoreError::NotFound(format!("order {order_id} not found")));
+                }
+                Ok(payments::refunds_for_order(tx, shop, order_id).await?)
+            })
+        })
+        .await
     }
 
     /// Cancels an order: an unpaid one closes and releases its stock and reservations; a
     /// paid one that has not completed is refunded in full.
     pub async fn cancel_order(&self, shop: &str, order_id: &str) -> Result<Order> {
-        operation!(self, |op| async {
-            self.cancel_order_in(op, shop, order_id, CloseReason::Cancelled)
-                .await?;
-            orders::get(op.tx(), shop, order_id, false)
-                .await?
-                .ok_or_else(|| CoreError::Internal("order vanished".into()))
-        }
-        .await)
+        self.write(shop, |op| {
+            Box::pin(async move {
+                self.cancel_order_in(op, shop, order_id, CloseReason::Cancelled)
+                    .await?;
+                orders::get(op.tx(), shop, order_id, false)
+                    .await?
+                    .ok_or_else(|| CoreError::Internal("order vanished".into()))
+            })
+        })
+        .await
     }
 
     pub(crate) async fn cancel_order_in(
         &self,
-        op: &mut Op,
+        op: &mut Op<'_>,
         shop: &str,
         order_id: &str,
         reason: CloseReason,
@@ -503,7 +533,12 @@ impl Platform {
         }
     }
 
-    async fn close_unpaid(&self, op: &mut Op, mut order: Order, reason: CloseReason) -> Result<()> {
+    async fn close_unpaid(
+        &self,
+        op: &mut Op<'_>,
+        mut order: Order,
+        reason: CloseReason,
+    ) -> Result<()> {
         order.state().check_close_unpaid()?;
         order.status = OrderStatus::Closed;
         order.close_reason = Some(reason.to_db());
@@ -515,7 +550,12 @@ impl Platform {
         self.emit_order(op, &order, "order-closed", None).await
     }
 
-    pub(crate) async fn hold_order(&self, op: &mut Op, shop: &str, order_id: &str) -> Result<()> {
+    pub(crate) async fn hold_order(
+        &self,
+        op: &mut Op<'_>,
+        shop: &str,
+        order_id: &str,
+    ) -> Result<()> {
         let mut order = orders::get(op.tx(), shop, order_id, true)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
@@ -529,7 +569,7 @@ impl Platform {
 
     pub(crate) async fn confirm_order(
         &self,
-        op: &mut Op,
+        op: &mut Op<'_>,
         shop: &str,
         order_id: &str,
     ) -> Result<()> {
@@ -556,45 +596,51 @@ impl Platform {
 
     /// The merchant marks a shipped order completed (the after-sale clock starts).
     pub async fn complete_order(&self, shop: &str, order_id: &str) -> Result<Order> {
-        operation!(self, |op| async {
-            let mut order = orders::get(op.tx(), shop, order_id, true)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
-            if order.status != OrderStatus::ToShip {
-                return Err(CoreError::Conflict(format!(
-                    "order {order_id} is {}; only orders to ship can be completed",
-                    order.status.as_str()
-                )));
-            }
-            order.status = OrderStatus::Completed;
-            orders::update_state(op.tx(), &order).await?;
-            self.emit_order(op, &order, "order-completed", None).await?;
-            Ok(order)
-        }
-        .await)
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let mut order = orders::get(op.tx(), shop, order_id, true)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("order {order_id} not found")))?;
+                if order.status != OrderStatus::ToShip {
+                    return Err(CoreError::Conflict(format!(
+                        "order {order_id} is {}; only orders to ship can be completed",
+                        order.status.as_str()
+                    )));
+                }
+                order.status = OrderStatus::Completed;
+                orders::update_state(op.tx(), &order).await?;
+                self.emit_order(op, &order, "order-completed", None).await?;
+                Ok(order)
+            })
+        })
+        .await
     }
 
     /// Closes unpaid orders whose payment window has passed; returns how many closed.
     pub async fn close_expired_orders(&self) -> Result<usize> {
         let now = self.now();
-        let due = operation!(self, |op| async {
-            Ok(orders::expired_unpaid(op.tx(), now, 100).await?)
-        }
-        .await)?;
+        let due = self
+            .read(|tx| Box::pin(async move { Ok(orders::expired_unpaid(tx, now, 100).await?) }))
+            .await?;
         let mut closed = 0;
         for (shop, id) in due {
-            let done = operation!(self, |op| async {
-                let Some(order) = orders::get(op.tx(), &shop, &id, true).await? else {
-                    return Ok(false);
-                };
-                if order.status != OrderStatus::PendingPayment || order.expires_at > op.now {
-                    return Ok(false);
-                }
-                self.close_unpaid(op, order, CloseReason::PaymentTimeout)
-                    .await?;
-                Ok(true)
-            }
-            .await);
+            let (shop, id) = (&shop, &id);
+            let done = self
+                .write(shop, |op| {
+                    Box::pin(async move {
+                        let Some(order) = orders::get(op.tx(), shop, id, true).await? else {
+                            return Ok(false);
+                        };
+                        if order.status != OrderStatus::PendingPayment || order.expires_at > op.now
+                        {
+                            return Ok(false);
+                        }
+                        self.close_unpaid(op, order, CloseReason::PaymentTimeout)
+                            .await?;
+                        Ok(true)
+                    })
+                })
+                .await;
             match done {
                 Ok(true) => closed += 1,
                 Ok(false) => {}
@@ -610,20 +656,31 @@ impl Platform {
         shop: &str,
         limit: i64,
     ) -> Result<(Vec<ledger::PostingRecord>, i64)> {
-        operation!(self, |op| async {
-            Ok((
-                ledger::list(op.tx(), shop, limit).await?,
-                ledger::imbalance(op.tx(), shop).await?,
-            ))
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move {
+                Ok((
+                    ledger::list(tx, shop, limit).await?,
+                    ledger::imbalance(tx, shop).await?,
+                ))
+            })
+        })
+        .await
     }
 
     pub async fn balance(&self, shop: &str, party: &Party, account: &str) -> Result<(i64, i64)> {
-        operation!(self, |op| async {
-            let now = op.now;
-            Ok(ledger::balance(op.tx(), shop, party, account, now).await?)
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move {
+                if let Party::Member(m) = party
+                    && members::get(tx, shop, m).await?.is_none()
+                {
+                    return Err(CoreError::NotFound(format!(
+                        "member {m} not found in this shop"
+                    )));
+                }
+                let now = self.now();
+                Ok(ledger::balance(tx, shop, party, account, now).await?)
+            })
+        })
+        .await
     }
 }

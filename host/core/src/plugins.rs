@@ -1,16 +1,16 @@
-//! Plugin installation per shop, and dispatch: every call goes through `call`, which checks
-//! the circuit breaker, loads the compiled plugin, runs the hook inside the operation's
-//! transaction, applies the order actions it asked for, and records the call.
+//! Plugin installation per shop, plugin actions, and the record of plugin calls: faults are
+//! written at once (with the circuit breaker's decision), successes are counted in memory
+//! and written in bulk by the worker.
 
-use crate::{CoreError, Op, Platform, Result, Settings, operation};
+use crate::dispatch::{CallFailure, CallReport, Session};
+use crate::{CoreError, Op, Platform, Result};
 use baseplate_marketplace::{ActorKind, Manifest, VersionState};
-use baseplate_runtime::{
-    CallEnv, CallError, Capability, Grants, Hook, HookOutput, OrderAction, wit,
-};
+use baseplate_runtime::{Actor, Capability, Grants, Hook, HookOutput};
+use baseplate_store::Tx;
 use baseplate_store::plugins::{self as store, Installation, PackageRow};
-use baseplate_store::{Tx, shops};
+use baseplate_store::shops::{self, Shop};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// An enabled or disabled installation, with the manifest of the version it runs.
 #[derive(Clone, Debug)]
@@ -31,7 +31,7 @@ impl Installed {
         self.installation.enabled && self.package_state.runs()
     }
 
-    fn grants(&self) -> Grants {
+    pub(crate) fn grants(&self) -> Grants {
         Grants::of(
             self.manifest
                 .capabilities
@@ -41,27 +41,12 @@ impl Installed {
     }
 }
 
-/// One plugin call, as recorded for the merchant.
-#[derive(Clone, Debug)]
-pub struct CallReport {
-    pub shop: String,
-    pub plugin: String,
-    pub version: String,
-    pub hook: &'static str,
-    pub duration: Duration,
-    /// (kind, message) of a fault; plugin refusals are not faults.
-    pub failure: Option<(&'static str, String)>,
-    /// The installation had a failure streak when the operation loaded it: a success
-    /// must clear it.
-    pub reset_streak: bool,
-}
-
-/// Parsed manifests by name@version: a published version never changes, so each is parsed
-/// once per process.
 /// name, version, digest → the parsed manifest.
 type ManifestCache =
     parking_lot::Mutex<std::collections::HashMap<(String, String, String), Arc<Manifest>>>;
 
+/// Parsed manifests by name@version: a published version never changes, so each is parsed
+/// once per process.
 fn parse_manifest(p: &PackageRow) -> Result<Arc<Manifest>> {
     use std::sync::OnceLock;
     static CACHE: OnceLock<ManifestCache> = OnceLock::new();
@@ -82,7 +67,8 @@ fn parse_state(s: &str) -> Result<VersionState> {
         .map_err(|_| CoreError::Internal(format!("unknown package state {s:?}")))
 }
 
-/// Every installation of the shop with its manifest, by plugin name.
+/// Every installation of the shop with its manifest, in plugin-name order (the order
+/// plugins run in within a stage).
 pub async fn installed(tx: &mut Tx, shop: &str) -> Result<Vec<Installed>> {
     let rows = store::installed_packages(tx, shop).await?;
     rows.into_iter()
@@ -116,155 +102,197 @@ pub async fn installed_one(tx: &mut Tx, shop: &str, plugin: &str) -> Result<Inst
     })
 }
 
-/// Why a plugin call did not give a result.
-#[derive(Debug)]
-pub enum CallFailure {
-    /// The plugin answered with a `plugin-error`.
-    Refused(wit::PluginError),
-    /// The plugin faulted, or is tripped off.
-    Fault(String),
-}
+/// Successful calls counted on this node and not yet written: (shop, plugin, hook) →
+/// (calls, total µs).
+pub(crate) type PendingStats = HashMap<(String, String, &'static str), (i64, i64)>;
 
-impl CallFailure {
-    pub fn into_core(self, plugin: &str) -> CoreError {
-        match self {
-            CallFailure::Refused(e) => {
-                let (code, message) = match e {
-                    wit::PluginError::Invalid(m) => ("invalid", m),
-                    wit::PluginError::Refused(m) => ("refused", m),
-                    wit::PluginError::NotFound(m) => ("not_found", m),
-                    wit::PluginError::Conflict(m) => ("conflict", m),
-                    wit::PluginError::Internal(m) => ("internal", m),
+/// The longest a tripped breaker stays open.
+const MAX_TRIP_MS: i64 = 3_600_000;
+
+impl Platform {
+    /// Records an operation's plugin calls: metrics for all; faults (and the breaker's
+    /// decision) in the database now; successes in memory, written by `flush_call_stats`.
+    pub(crate) async fn record_calls(&self, reports: &[CallReport]) {
+        let mut faults = Vec::new();
+        let mut resets = Vec::new();
+        {
+            let mut pending = self.call_stats.lock();
+            for r in reports {
+                let outcome = match &r.failure {
+                    Some((kind, _)) => kind.as_str(),
+                    None => "ok",
                 };
-                if code == "internal" {
-                    CoreError::PluginFailed {
-                        plugin: plugin.to_string(),
-                        message,
-                    }
-                } else {
-                    CoreError::PluginRefused {
-                        plugin: plugin.to_string(),
-                        code,
-                        message,
+                metrics::counter!("baseplate_plugin_calls_total", "plugin" => r.plugin.clone(), "hook" => r.hook, "outcome" => outcome).increment(1);
+                metrics::histogram!("baseplate_plugin_call_duration_seconds", "plugin" => r.plugin.clone(), "hook" => r.hook).record(r.duration.as_secs_f64());
+                match &r.failure {
+                    Some((kind, _)) if kind.is_plugin_fault() => faults.push(r),
+                    Some(_) => {}
+                    None => {
+                        let e = pending
+                            .entry((r.shop.clone(), r.plugin.clone(), r.hook))
+                            .or_default();
+                        e.0 += 1;
+                        e.1 += r.duration.as_micros() as i64;
+                        if r.reset_streak
+                            && !resets
+                                .iter()
+                                .any(|(s, p): &(String, String)| *s == r.shop && *p == r.plugin)
+                        {
+                            resets.push((r.shop.clone(), r.plugin.clone()));
+                        }
                     }
                 }
             }
-            CallFailure::Fault(message) => CoreError::PluginFailed {
-                plugin: plugin.to_string(),
-                message,
-            },
+        }
+        if faults.is_empty() && resets.is_empty() {
+            return;
+        }
+        let shop = reports.first().map(|r| r.shop.clone()).unwrap_or_default();
+        let settings = &self.settings;
+        let (faults, resets) = (&faults, &resets);
+        let written = self
+            .write(&shop, |op| {
+                Box::pin(async move {
+                    for r in faults {
+                        let (kind, message) = r.failure.as_ref().expect("a fault");
+                        let us = r.duration.as_micros() as i64;
+                        let now = op.now;
+                        let streak = store::record_call(
+                            op.tx(),
+                            &r.shop,
+                            &r.plugin,
+                            &r.version,
+                            r.hook,
+                            1,
+                            Some((kind.as_str(), message)),
+                            false,
+                            us,
+                            now,
+                        )
+                        .await?;
+                        if streak >= settings.breaker_threshold {
+                            self.trip(op, r, streak, kind.as_str(), message).await?;
+                        }
+                    }
+                    for (shop, plugin) in resets {
+                        store::reset_streak(op.tx(), shop, plugin).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!("recording plugin failures failed: {e}");
         }
     }
-}
 
-impl Platform {
-    /// Calls one hook of one plugin inside the operation. Database failures under the call
-    /// fail the operation (so it can be retried); plugin failures come back as `CallFailure`.
-    pub async fn call(
+    /// Opens the breaker: each trip in a row lasts twice as long as the one before (the
+    /// count resets after an hour without a trip), and the merchant reads why.
+    async fn trip(
         &self,
-        op: &mut Op,
+        op: &mut Op<'_>,
+        r: &CallReport,
+        streak: i64,
+        kind: &str,
+        message: &str,
+    ) -> Result<()> {
+        let Some(inst) = store::get_installation(op.tx(), &r.shop, &r.plugin).await? else {
+            return Ok(());
+        };
+        let recent = inst.tripped_until.is_some_and(|t| op.now - t < MAX_TRIP_MS);
+        let trips = if recent { inst.trips + 1 } else { 1 };
+        let ms = (self.settings.breaker_cooldown_ms << (trips - 1).min(16)).min(MAX_TRIP_MS);
+        let reason = format!(
+            "{streak} failures in a row in {} (last: {kind}: {})",
+            r.hook,
+            message.chars().take(200).collect::<String>()
+        );
+        let until = op.now + ms;
+        store::trip(op.tx(), &r.shop, &r.plugin, until, trips, &reason).await?;
+        tracing::warn!(shop = %r.shop, plugin = %r.plugin, trips, "plugin tripped off for {ms} ms: {reason}");
+        Ok(())
+    }
+
+    /// Writes the successful calls counted in memory (the worker calls this).
+    pub async fn flush_call_stats(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.call_stats.lock());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let pending_ref = &pending;
+        let r = self
+            .write("", |op| {
+                Box::pin(async move {
+                    for ((shop, plugin, hook), (calls, us)) in pending_ref {
+                        store::record_call(
+                            op.tx(),
+                            shop,
+                            plugin,
+                            "",
+                            hook,
+                            *calls,
+                            None,
+                            false,
+                            *us,
+                            now,
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        if r.is_err() {
+            // Keep them for the next flush.
+            let mut p = self.call_stats.lock();
+            for (k, (c, us)) in pending {
+                let e = p.entry(k).or_default();
+                e.0 += c;
+                e.1 += us;
+            }
+        }
+        r
+    }
+
+    /// Calls not yet written, for a shop's health view.
+    pub(crate) fn unflushed_stats(&self, shop: &str) -> Vec<(String, &'static str, i64, i64)> {
+        self.call_stats
+            .lock()
+            .iter()
+            .filter(|((s, _, _), _)| s == shop)
+            .map(|((_, p, h), (c, us))| (p.clone(), *h, *c, *us))
+            .collect()
+    }
+
+    /// Takes, after a few lost races, a node-local lock per (shop, plugin) involved, so
+    /// operations contending for the same state run one at a time here instead of
+    /// invalidating each other's reads forever.
+    pub(crate) async fn hot_guards(
+        &self,
         shop: &str,
-        currency: &str,
-        p: &Installed,
-        hook: Hook,
-    ) -> Result<std::result::Result<HookOutput, CallFailure>> {
-        let hook_name = hook.name();
-        if let Some(until) = p.installation.tripped_until
-            && until > op.now
-        {
-            return Ok(Err(CallFailure::Fault(format!(
-                "tripped off for this shop after repeated failures, until {until} (ms since epoch)"
-            ))));
+        plugins: &[&str],
+        attempt: u32,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        if attempt < 2 {
+            return Vec::new();
         }
-        op.tx().lock_plugins(shop, &[p.name()]).await?;
-        let loaded = self.load(op, p).await?;
-        let loaded = match loaded {
-            Ok(l) => l,
-            Err(msg) => {
-                op.reports.push(CallReport {
-                    shop: shop.into(),
-                    plugin: p.name().into(),
-                    version: p.installation.version.clone(),
-                    hook: hook_name,
-                    duration: Duration::ZERO,
-                    failure: Some(("instantiate", msg.clone())),
-                    reset_streak: false,
-                });
-                return Ok(Err(CallFailure::Fault(msg)));
-            }
-        };
-        let env = CallEnv {
-            shop_id: shop.to_string(),
-            currency: currency.to_string(),
-            plugin: p.name().to_string(),
-            version: p.installation.version.clone(),
-            config: p.installation.config.clone(),
-            now: op.now,
-            seed: op.next_seed(),
-        };
-        let span = tracing::info_span!("plugin_call", shop, plugin = p.name(), version = %p.installation.version, hook = hook_name);
-        let _enter = span.enter();
-        let tx = op.take_tx();
-        let (tx, result) = self.runtime.call(&loaded, env, tx, hook).await;
-        op.put_tx(tx);
-        let outcome = match result.outcome {
-            Ok(out) => Ok(out),
-            Err(CallError::Store(e)) => return Err(e.into()),
-            Err(CallError::Plugin(e)) => Err(CallFailure::Refused(e)),
-            Err(fault @ CallError::Fault { .. }) => Err(CallFailure::Fault(format!(
-                "{} ({})",
-                fault.message(),
-                fault.kind().as_str()
-            ))),
-        };
-        let failure = match &outcome {
-            Err(CallFailure::Fault(m)) => Some((fault_kind(m), m.clone())),
-            _ => None,
-        };
-        if let Some((_, m)) = &failure {
-            tracing::warn!(
-                shop,
-                plugin = p.name(),
-                hook = hook_name,
-                "plugin call failed: {m}"
-            );
+        let mut stripes: Vec<usize> = plugins
+            .iter()
+            .map(|p| {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::hash::DefaultHasher::new();
+                (shop, p).hash(&mut h);
+                (h.finish() % self.hot_locks.len() as u64) as usize
+            })
+            .collect();
+        stripes.sort();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for s in stripes {
+            guards.push(self.hot_locks[s].lock().await);
         }
-        op.reports.push(CallReport {
-            shop: shop.into(),
-            plugin: p.name().into(),
-            version: p.installation.version.clone(),
-            hook: hook_name,
-            duration: result.duration,
-            failure,
-            reset_streak: p.installation.consecutive_failures > 0,
-        });
-        if outcome.is_ok() {
-            for action in result.actions {
-                op.order_actions += 1;
-                self.apply_order_action(op, shop, p.name(), action).await?;
-            }
-        }
-        Ok(outcome)
-    }
-
-    async fn load(
-        &self,
-        op: &mut Op,
-        p: &Installed,
-    ) -> Result<std::result::Result<Arc<baseplate_runtime::LoadedPlugin>, String>> {
-        let grants = p.grants();
-        if let Some(l) = self.runtime.cached(&p.digest, grants) {
-            return Ok(Ok(l));
-        }
-        let bytes = store::get_package(op.tx(), p.name(), &p.installation.version, true)
-            .await?
-            .map(|r| r.component);
-        let rt = self.runtime.clone();
-        let digest = p.digest.clone();
-        let loaded = tokio::task::spawn_blocking(move || rt.load(&digest, grants, move || bytes))
-            .await
-            .map_err(|e| CoreError::Internal(format!("compiling the plugin panicked: {e}")))?;
-        Ok(loaded.map_err(|e| e.to_string()))
+        guards
     }
 
     /// Runs a plugin action for an actor. The manifest must declare the action for that
@@ -274,20 +302,29 @@ impl Platform {
         shop: &str,
         plugin: &str,
         action: &str,
-        actor: wit::Actor,
+        actor: Actor,
         input: serde_json::Value,
     ) -> Result<serde_json::Value> {
         let kind = match &actor {
-            wit::Actor::Member(_) => ActorKind::Member,
-            wit::Actor::Staff(_) => ActorKind::Staff,
-            wit::Actor::System => ActorKind::System,
+            Actor::Member(_) => ActorKind::Member,
+            Actor::Staff(_) => ActorKind::Staff,
+            Actor::System => ActorKind::System,
         };
         let input = input.to_string();
-        operation!(self, |op| async {
-            let shop_row = shops::get(op.tx(), shop)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
-            let p = installed_one(op.tx(), shop, plugin).await?;
+        let seed = random_seed();
+        let now = self.now();
+        let mut attempt = 0u32;
+        loop {
+            let (shop_row, p) = self
+                .read(|tx| {
+                    Box::pin(async move {
+                        let shop_row = shops::get(tx, shop)
+                            .await?
+                            .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
+                        Ok((shop_row, installed_one(tx, shop, plugin).await?))
+                    })
+                })
+                .await?;
             if !p.active() {
                 return Err(CoreError::Conflict(format!(
                     "plugin {plugin} is disabled in this shop; enable it first"
@@ -302,86 +339,102 @@ impl Platform {
                     kind.as_str()
                 )));
             }
+            if let Actor::Member(m) = &actor {
+                self.ensure_member(shop, m).await?;
+            }
+            let _hot = self.hot_guards(shop, &[plugin], attempt).await;
+            let session = self
+                .session(shop, &shop_row.currency, vec![p], now, seed)
+                .await?;
             let hook = Hook::Action {
                 actor: actor.clone(),
                 name: action.to_string(),
                 input: input.clone(),
             };
-            match self.call(op, shop, &shop_row.currency, &p, hook).await? {
-                Ok(HookOutput::Json(s)) => {
-                    serde_json::from_str(&s).map_err(|e| CoreError::PluginFailed {
-                        plugin: plugin.into(),
-                        message: format!("output is not JSON: {e}"),
-                    })
-                }
+            let (session, outcome) = self.in_sandbox(session, move |s| s.call(0, hook)).await?;
+            let output = match outcome {
+                Ok(HookOutput::Json(s)) => Ok(s),
                 Ok(_) => Err(CoreError::Internal("unexpected hook output".into())),
                 Err(f) => Err(f.into_core(plugin)),
-            }
-        }
-        .await)
-    }
-}
-
-fn fault_kind(message: &str) -> &'static str {
-    for k in [
-        "timeout",
-        "memory_limit",
-        "host_call_limit",
-        "bad_output",
-        "instantiate",
-    ] {
-        if message.ends_with(&format!("({k})")) {
-            return k;
-        }
-    }
-    "trap"
-}
-
-/// Writes call counters, failures and the breaker's state. Successful operations record
-/// in their own transaction; failed ones in a fresh one (only the faults).
-pub(crate) async fn record_reports(
-    tx: &mut Tx,
-    reports: &[CallReport],
-    now: i64,
-    settings: &Settings,
-    include_ok: bool,
-) -> Result<()> {
-    // Successes of one hook in one operation are counted in one write.
-    let mut ok: Vec<(&CallReport, i64, i64, bool)> = Vec::new();
-    for r in reports {
-        if r.failure.is_some() {
-            let failure = r.failure.as_ref().map(|(k, m)| (*k, m.as_str()));
-            let us = r.duration.as_micros() as i64;
-            let streak = store::record_call(
-                tx, &r.shop, &r.plugin, &r.version, r.hook, 1, failure, false, us, now,
-            )
-            .await?;
-            if streak >= settings.breaker_threshold {
-                store::trip(tx, &r.shop, &r.plugin, now + settings.breaker_cooldown_ms).await?;
-                tracing::warn!(shop = %r.shop, plugin = %r.plugin, "plugin tripped off after {streak} consecutive failures");
-            }
-        } else if include_ok {
-            let us = r.duration.as_micros() as i64;
-            match ok
-                .iter_mut()
-                .find(|(o, ..)| o.shop == r.shop && o.plugin == r.plugin && o.hook == r.hook)
-            {
-                Some((_, n, total, reset)) => {
-                    *n += 1;
-                    *total += us;
-                    *reset |= r.reset_streak;
+            };
+            let committed = match output {
+                Ok(json) => self.commit_session(shop, &session).await.map(|()| json),
+                Err(e) => self.refusal_or_stale(e, Some(&session)).await,
+            };
+            self.record_calls(&session.reports).await;
+            match committed {
+                Err(CoreError::Stale(_)) if attempt + 1 < STALE_ATTEMPTS => {
+                    attempt += 1;
+                    crate::backoff(attempt).await;
                 }
-                None => ok.push((r, 1, us, r.reset_streak)),
+                Err(e) => return Err(e),
+                Ok(json) => {
+                    return serde_json::from_str(&json).map_err(|e| CoreError::PluginFailed {
+                        plugin: plugin.into(),
+                        message: format!("output is not JSON: {e}"),
+                    });
+                }
             }
         }
     }
-    for (r, n, us, reset) in ok {
-        store::record_call(
-            tx, &r.shop, &r.plugin, &r.version, r.hook, n, None, reset, us, now,
-        )
-        .await?;
+
+    /// A plugin's refusal stands only if its reads were consistent; otherwise the operation
+    /// runs again (`Stale`).
+    pub(crate) async fn refusal_or_stale<T>(
+        &self,
+        e: CoreError,
+        session: Option<&Session>,
+    ) -> Result<T> {
+        let from_plugin = matches!(e, CoreError::PluginRefused { .. });
+        match session {
+            Some(s) if from_plugin && !self.reads_hold(s).await? => Err(CoreError::Stale(
+                "a plugin refused on reads that changed meanwhile".into(),
+            )),
+            _ => Err(e),
+        }
     }
-    Ok(())
+
+    /// Commits a session's effects in one write.
+    pub(crate) async fn commit_session(&self, shop: &str, session: &Session) -> Result<()> {
+        if session.parts.iter().all(|p| p.overlay.effects().is_empty()) {
+            return Ok(());
+        }
+        self.write(shop, |op| {
+            Box::pin(async move {
+                for p in &session.parts {
+                    self.commit_effects(op, p.overlay.effects()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// A member acting must exist in the shop (a stale token, or staff acting for a
+    /// member id that is not one).
+    pub(crate) async fn ensure_member(&self, shop: &str, member: &str) -> Result<()> {
+        let found = self
+            .read(|tx| {
+                Box::pin(async move { Ok(baseplate_store::members::get(tx, shop, member).await?) })
+            })
+            .await?;
+        if found.is_none() {
+            return Err(CoreError::NotFound(format!(
+                "member {member} not found in this shop"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// How often an operation whose plugin reads went stale runs again (after the second
+/// time, one at a time on this node) before the caller is told to retry.
+pub(crate) const STALE_ATTEMPTS: u32 = 10;
+
+pub(crate) fn random_seed() -> u64 {
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).expect("the OS provides randomness");
+    u64::from_le_bytes(seed)
 }
 
 /// Install request: a semver requirement ("^0.1", "=0.1.2", "*") and an optional config.
@@ -395,11 +448,10 @@ impl Platform {
     /// Validates a config with the plugin's `validate-config` hook (if it declares one).
     async fn validate_config(
         &self,
-        op: &mut Op,
-        shop: &str,
-        currency: &str,
+        shop: &Shop,
         p: &Installed,
         config: &str,
+        previous: Option<String>,
     ) -> Result<()> {
         if serde_json::from_str::<serde_json::Value>(config).is_err() {
             return Err(CoreError::Invalid("config must be JSON".into()));
@@ -407,29 +459,35 @@ impl Platform {
         if !p.manifest.hooks.validate_config {
             return Ok(());
         }
-        match self
-            .call(
-                op,
-                shop,
-                currency,
-                p,
-                Hook::ValidateConfig(config.to_string()),
+        let session = self
+            .session(
+                &shop.id,
+                &shop.currency,
+                vec![p.clone()],
+                self.now(),
+                random_seed(),
             )
-            .await?
-        {
+            .await?;
+        let hook = Hook::ValidateConfig {
+            config: config.to_string(),
+            previous,
+        };
+        let (session, outcome) = self.in_sandbox(session, move |s| s.call(0, hook)).await?;
+        self.record_calls(&session.reports).await;
+        match outcome {
             Ok(_) => Ok(()),
             Err(CallFailure::Refused(e)) => Err(CoreError::Invalid(format!(
                 "config rejected by {}: {}",
                 p.name(),
-                baseplate_runtime::plugin_error_message(&e)
+                e.message()
             ))),
             Err(f) => Err(f.into_core(p.name())),
         }
     }
 
     /// Installs (or re-installs at another version) a plugin for a shop: resolves the
-    /// highest approved version matching the requirement, checks the component links with
-    /// the manifest's grants, validates the config, and enables it.
+    /// highest approved version matching the requirement, validates the config, and
+    /// enables it.
     pub async fn install(&self, shop: &str, req: InstallRequest) -> Result<Installation> {
         let version_req = semver::VersionReq::parse(&req.version_req).map_err(|e| {
             CoreError::Invalid(format!(
@@ -437,81 +495,97 @@ impl Platform {
                 req.version_req
             ))
         })?;
-        operation!(self, |op| async {
-            let shop_row = shops::get(op.tx(), shop)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
-            let versions = store::list_packages(op.tx(), Some(&req.plugin)).await?;
-            if versions.is_empty() {
-                return Err(CoreError::NotFound(format!(
-                    "no plugin named {:?} in the marketplace",
-                    req.plugin
-                )));
-            }
-            let candidates: Vec<_> = versions
-                .iter()
-                .filter_map(|v| {
-                    Some((
-                        v.version.parse().ok()?,
-                        parse_state(&v.state).ok()?,
-                        v.wit.parse().ok()?,
-                    ))
+        let now = self.now();
+        let (shop_row, p, previous) = self
+            .read(|tx| {
+                Box::pin(async move {
+                    let shop_row = shops::get(tx, shop)
+                        .await?
+                        .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
+                    let versions = store::list_packages(tx, Some(&req.plugin)).await?;
+                    if versions.is_empty() {
+                        return Err(CoreError::NotFound(format!(
+                            "no plugin named {:?} in the marketplace",
+                            req.plugin
+                        )));
+                    }
+                    let candidates: Vec<_> = versions
+                        .iter()
+                        .filter_map(|v| {
+                            Some((
+                                v.version.parse().ok()?,
+                                parse_state(&v.state).ok()?,
+                                v.wit.parse().ok()?,
+                            ))
+                        })
+                        .collect();
+                    let version = baseplate_marketplace::resolve(
+                        &version_req,
+                        &candidates,
+                        baseplate_marketplace::SUPPORTED_WIT,
+                    )
+                    .ok_or_else(|| {
+                        CoreError::Conflict(format!(
+                            "no approved version of {} matches {}",
+                            req.plugin, req.version_req
+                        ))
+                    })?;
+                    let pkg = versions
+                        .iter()
+                        .find(|v| v.version == version.to_string())
+                        .expect("resolved from this list");
+                    let manifest = parse_manifest(pkg)?;
+                    let existing = store::get_installation(tx, shop, &req.plugin).await?;
+                    let config = match &req.config {
+                        Some(c) => c.to_string(),
+                        None => existing
+                            .as_ref()
+                            .map(|e| e.config.clone())
+                            .unwrap_or_else(|| manifest.config.default.clone()),
+                    };
+                    let inst = Installation {
+                        shop_id: shop.to_string(),
+                        plugin: req.plugin.clone(),
+                        version_req: req.version_req.clone(),
+                        version: version.to_string(),
+                        pinned: req.version_req.starts_with('='),
+                        previous_version: existing
+                            .as_ref()
+                            .filter(|e| e.version != version.to_string())
+                            .map(|e| e.version.clone())
+                            .or(existing.as_ref().and_then(|e| e.previous_version.clone())),
+                        config,
+                        enabled: true,
+                        consecutive_failures: 0,
+                        tripped_until: None,
+                        installed_at: existing.as_ref().map(|e| e.installed_at).unwrap_or(now),
+                        updated_at: now,
+                        trips: existing.as_ref().map(|e| e.trips).unwrap_or(0),
+                        tripped_reason: None,
+                    };
+                    let p = Installed {
+                        installation: inst,
+                        manifest,
+                        digest: pkg.digest.clone(),
+                        package_state: parse_state(&pkg.state)?,
+                    };
+                    Ok((shop_row, p, existing.map(|e| e.config)))
                 })
-                .collect();
-            let version = baseplate_marketplace::resolve(
-                &version_req,
-                &candidates,
-                baseplate_marketplace::SUPPORTED_WIT,
-            )
-            .ok_or_else(|| {
-                CoreError::Conflict(format!(
-                    "no approved version of {} matches {}",
-                    req.plugin, req.version_req
-                ))
-            })?;
-            let pkg = versions
-                .iter()
-                .find(|v| v.version == version.to_string())
-                .expect("resolved from this list");
-            let manifest = parse_manifest(pkg)?;
-            let existing = store::get_installation(op.tx(), shop, &req.plugin).await?;
-            let config = match &req.config {
-                Some(c) => c.to_string(),
-                None => existing
-                    .as_ref()
-                    .map(|e| e.config.clone())
-                    .unwrap_or_else(|| manifest.config.default.clone()),
-            };
-            let inst = Installation {
-                shop_id: shop.to_string(),
-                plugin: req.plugin.clone(),
-                version_req: req.version_req.clone(),
-                version: version.to_string(),
-                pinned: req.version_req.starts_with('='),
-                previous_version: existing
-                    .as_ref()
-                    .filter(|e| e.version != version.to_string())
-                    .map(|e| e.version.clone())
-                    .or(existing.as_ref().and_then(|e| e.previous_version.clone())),
-                config: config.clone(),
-                enabled: true,
-                consecutive_failures: 0,
-                tripped_until: None,
-                installed_at: existing.as_ref().map(|e| e.installed_at).unwrap_or(op.now),
-                updated_at: op.now,
-            };
-            let p = Installed {
-                installation: inst.clone(),
-                manifest,
-                digest: pkg.digest.clone(),
-                package_state: parse_state(&pkg.state)?,
-            };
-            self.validate_config(op, shop, &shop_row.currency, &p, &config)
-                .await?;
-            store::upsert_installation(op.tx(), &inst).await?;
-            Ok(inst)
-        }
-        .await)
+            })
+            .await?;
+        let config = p.installation.config.clone();
+        self.validate_config(&shop_row, &p, &config, previous)
+            .await?;
+        let inst = p.installation;
+        let inst_ref = &inst;
+        self.write(shop, |op| {
+            Box::pin(async move {
+                store::upsert_installation(op.tx(), inst_ref).await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(inst)
     }
 
     pub async fn configure(
@@ -521,51 +595,72 @@ impl Platform {
         config: serde_json::Value,
     ) -> Result<Installation> {
         let config = config.to_string();
-        operation!(self, |op| async {
-            let shop_row = shops::get(op.tx(), shop)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
-            let mut p = installed_one(op.tx(), shop, plugin).await?;
-            self.validate_config(op, shop, &shop_row.currency, &p, &config)
-                .await?;
-            p.installation.config = config.clone();
-            p.installation.updated_at = op.now;
-            store::upsert_installation(op.tx(), &p.installation).await?;
-            Ok(p.installation)
-        }
-        .await)
+        let (shop_row, p) = self
+            .read(|tx| {
+                Box::pin(async move {
+                    let shop_row = shops::get(tx, shop)
+                        .await?
+                        .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
+                    Ok((shop_row, installed_one(tx, shop, plugin).await?))
+                })
+            })
+            .await?;
+        let previous = Some(p.installation.config.clone());
+        self.validate_config(&shop_row, &p, &config, previous)
+            .await?;
+        let now = self.now();
+        let config = &config;
+        self.write(shop, |op| {
+            Box::pin(async move {
+                // Re-read: only the config changes, whatever else happened meanwhile.
+                let mut inst = installed_one(op.tx(), shop, plugin).await?.installation;
+                inst.config = config.clone();
+                inst.updated_at = now;
+                store::upsert_installation(op.tx(), &inst).await?;
+                Ok(inst)
+            })
+        })
+        .await
     }
 
-    /// Enables or disables a plugin for a shop. Enabling also resets its breaker.
+    /// Enables or disables a plugin for a shop. Enabling also closes its breaker (the
+    /// count of recent trips stays, so a plugin that trips again stays off longer).
     pub async fn set_enabled(
         &self,
         shop: &str,
         plugin: &str,
         enabled: bool,
     ) -> Result<Installation> {
-        operation!(self, |op| async {
-            let mut p = installed_one(op.tx(), shop, plugin).await?;
-            p.installation.enabled = enabled;
-            if enabled {
-                p.installation.tripped_until = None;
-                p.installation.consecutive_failures = 0;
-            }
-            p.installation.updated_at = op.now;
-            store::upsert_installation(op.tx(), &p.installation).await?;
-            Ok(p.installation)
-        }
-        .await)
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let mut p = installed_one(op.tx(), shop, plugin).await?;
+                p.installation.enabled = enabled;
+                if enabled {
+                    p.installation.tripped_until = None;
+                    p.installation.consecutive_failures = 0;
+                }
+                p.installation.updated_at = op.now;
+                store::upsert_installation(op.tx(), &p.installation).await?;
+                Ok(p.installation)
+            })
+        })
+        .await
     }
 
     /// Goes back to the version that ran before the last upgrade, pinned there.
     pub async fn rollback(&self, shop: &str, plugin: &str) -> Result<Installation> {
-        let prev = operation!(self, |op| async {
-            let p = installed_one(op.tx(), shop, plugin).await?;
-            p.installation.previous_version.clone().ok_or_else(|| {
-                CoreError::Conflict(format!("{plugin} has no earlier version to roll back to"))
+        let prev = self
+            .read(|tx| {
+                Box::pin(async move {
+                    let p = installed_one(tx, shop, plugin).await?;
+                    p.installation.previous_version.clone().ok_or_else(|| {
+                        CoreError::Conflict(format!(
+                            "{plugin} has no earlier version to roll back to"
+                        ))
+                    })
+                })
             })
-        }
-        .await)?;
+            .await?;
         self.install(
             shop,
             InstallRequest {
@@ -578,23 +673,28 @@ impl Platform {
     }
 
     pub async fn uninstall(&self, shop: &str, plugin: &str) -> Result<()> {
-        operation!(self, |op| async {
-            if !store::delete_installation(op.tx(), shop, plugin).await? {
-                return Err(CoreError::NotFound(format!(
-                    "plugin {plugin} is not installed in this shop"
-                )));
-            }
-            Ok(())
-        }
-        .await)
+        self.write(shop, |op| {
+            Box::pin(async move {
+                if !store::delete_installation(op.tx(), shop, plugin).await? {
+                    return Err(CoreError::NotFound(format!(
+                        "plugin {plugin} is not installed in this shop"
+                    )));
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn list_installed(&self, shop: &str) -> Result<Vec<Installed>> {
-        operation!(self, |op| installed(op.tx(), shop).await)
+        self.read(|tx| Box::pin(async move { installed(tx, shop).await }))
+            .await
     }
 
     /// Publishes a package version into the registry after checking its signature, its
-    /// manifest, and that the component imports exactly what the manifest declares.
+    /// manifest, and what the component really is: a component, exporting the hooks of the
+    /// contract version its manifest names, importing only that version's interfaces its
+    /// manifest declares and the WASI subset the sandbox links.
     pub async fn publish(
         &self,
         package: &baseplate_marketplace::Package,
@@ -614,11 +714,20 @@ impl Platform {
         }
         let rt = self.runtime.clone();
         let bytes = package.component.clone();
-        let imports = tokio::task::spawn_blocking(move || rt.imported_capabilities(&bytes))
+        let info = tokio::task::spawn_blocking(move || rt.inspect(&bytes))
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))?
             .map_err(|e| CoreError::Invalid(e.to_string()))?;
-        for cap in imports {
+        if info.contract.as_str() != m.wit.to_string() {
+            return Err(CoreError::Invalid(format!(
+                "{}@{}'s manifest says wit = \"{}\" but the component exports {}",
+                m.name,
+                m.version,
+                m.wit,
+                info.contract.hooks_export()
+            )));
+        }
+        for cap in &info.capabilities {
             if !m.capabilities.iter().any(|c| c.as_str() == cap.name()) {
                 return Err(CoreError::Invalid(format!(
                     "{}@{} imports the {} interface but its manifest does not declare the {:?} capability",
@@ -641,44 +750,19 @@ impl Platform {
             state: state.as_str().to_string(),
             created_at: self.now(),
         };
-        operation!(self, |op| async {
-            Ok(store::insert_package(op.tx(), &row).await?)
-        }
-        .await)
+        let row = &row;
+        self.write("", |op| {
+            Box::pin(async move { Ok(store::insert_package(op.tx(), row).await?) })
+        })
+        .await
     }
-}
 
-impl Platform {
-    /// Applies an order action a plugin asked for, in the same operation.
-    pub(crate) async fn apply_order_action(
-        &self,
-        op: &mut Op,
-        shop: &str,
-        plugin: &str,
-        action: OrderAction,
-    ) -> Result<()> {
-        match action {
-            OrderAction::Hold { order_id } => self.hold_order(op, shop, &order_id).await,
-            OrderAction::Confirm { order_id } => self.confirm_order(op, shop, &order_id).await,
-            OrderAction::Cancel { order_id, reason } => {
-                let reason = baseplate_domain::CloseReason::Plugin {
-                    plugin: plugin.to_string(),
-                    reason,
-                };
-                self.cancel_order_in(op, shop, &order_id, reason).await
-            }
-        }
-    }
-}
-
-impl Platform {
     /// The marketplace as merchants see it: every published version that can be installed
     /// or still runs somewhere, with its manifest and state.
     pub async fn marketplace(&self) -> Result<Vec<serde_json::Value>> {
-        let rows = operation!(self, |op| async {
-            Ok(store::list_packages(op.tx(), None).await?)
-        }
-        .await)?;
+        let rows = self
+            .read(|tx| Box::pin(async move { Ok(store::list_packages(tx, None).await?) }))
+            .await?;
         Ok(rows
             .into_iter()
             .filter(|r| matches!(r.state.as_str(), "approved" | "yanked"))

@@ -1,6 +1,6 @@
 //! Shops, their API keys, members and catalog.
 
-use crate::{CoreError, Platform, Result, hash_token, new_token, operation};
+use crate::{CoreError, Platform, Result, hash_token, new_token};
 use baseplate_domain::{KeyId, MemberId, ProductId, ShopId, SkuId};
 use baseplate_store::catalog::{self, Product, Sku};
 use baseplate_store::keys::{self, ApiKey};
@@ -85,51 +85,57 @@ impl Platform {
 
     async fn authenticate_uncached(&self, token: &str, hash: &str) -> Result<Option<Principal>> {
         let hash = hash.to_string();
-        operation!(self, |op| async {
-            if token.starts_with("bp_mt_") {
-                return Ok(members::find_by_token_hash(op.tx(), &hash).await?.map(|m| {
-                    Principal::Member {
-                        shop_id: m.shop_id,
-                        member_id: m.id,
-                    }
-                }));
-            }
-            Ok(match keys::find_by_hash(op.tx(), &hash).await? {
-                Some(k) if k.revoked_at.is_none() => match k.shop_id {
-                    None => Some(Principal::Operator { key_id: k.id }),
-                    Some(shop_id) => Some(Principal::Staff {
-                        shop_id,
-                        key_id: k.id,
-                        role: k.role,
-                    }),
-                },
-                _ => None,
+        let hash = &hash;
+        self.read(|tx| {
+            Box::pin(async move {
+                if token.starts_with("bp_mt_") {
+                    return Ok(members::find_by_token_hash(tx, hash).await?.map(|m| {
+                        Principal::Member {
+                            shop_id: m.shop_id,
+                            member_id: m.id,
+                        }
+                    }));
+                }
+                Ok(match keys::find_by_hash(tx, hash).await? {
+                    Some(k) if k.revoked_at.is_none() => match k.shop_id {
+                        None => Some(Principal::Operator { key_id: k.id }),
+                        Some(shop_id) => Some(Principal::Staff {
+                            shop_id,
+                            key_id: k.id,
+                            role: k.role,
+                        }),
+                    },
+                    _ => None,
+                })
             })
-        }
-        .await)
+        })
+        .await
     }
 
     /// Creates an operator key with a token of the caller's choosing if none exists yet
     /// (first boot); returns whether it created one.
     pub async fn ensure_operator_key(&self, token: &str) -> Result<bool> {
         let hash = hash_token(token);
-        operation!(self, |op| async {
-            if keys::find_by_hash(op.tx(), &hash).await?.is_some() {
-                return Ok(false);
-            }
-            let r = op.random10();
-            let key = ApiKey {
-                id: KeyId::generate(op.now, r).0,
-                shop_id: None,
-                role: "operator".into(),
-                name: "operator".into(),
-                created_at: op.now,
-                revoked_at: None,
-            };
-            keys::insert(op.tx(), &key, &hash).await?;
-            Ok(true)
-        }
-        .await)
+        let hash = &hash;
+        self.write("", |op| {
+            Box::pin(async move {
+                if keys::find_by_hash(op.tx(), hash).await?.is_some() {
+                    return Ok(false);
+                }
+                let r = op.random10();
+                let key = ApiKey {
+                    id: KeyId::generate(op.now, r).0,
+                    shop_id: None,
+                    role: "operator".into(),
+                    name: "operator".into(),
+                    created_at: op.now,
+                    revoked_at: None,
+                };
+                keys::insert(op.tx(), &key, hash).await?;
+                Ok(true)
+            })
+        })
+        .await
     }
 
     /// Creates a shop and its owner key; the token is returned once and stored hashed.
@@ -147,39 +153,46 @@ impl Platform {
         }
         let token = new_token("bp_sk_");
         let hash = hash_token(&token);
-        let (shop, key) = operation!(self, |op| async {
-            let r = op.random10();
-            let shop = Shop {
-                id: ShopId::generate(op.now, r).0,
-                name: s.name.trim().to_string(),
-                currency: s.currency.clone(),
-                payment_timeout_secs: s.payment_timeout_secs,
-                created_at: op.now,
-            };
-            shops::insert(op.tx(), &shop).await?;
-            let r = op.random10();
-            let key = ApiKey {
-                id: KeyId::generate(op.now, r).0,
-                shop_id: Some(shop.id.clone()),
-                role: "owner".into(),
-                name: "owner".into(),
-                created_at: op.now,
-                revoked_at: None,
-            };
-            keys::insert(op.tx(), &key, &hash).await?;
-            Ok((shop, key))
-        }
-        .await)?;
+        let s = &s;
+        let hash = &hash;
+        let (shop, key) = self
+            .write("", |op| {
+                Box::pin(async move {
+                    let r = op.random10();
+                    let shop = Shop {
+                        id: ShopId::generate(op.now, r).0,
+                        name: s.name.trim().to_string(),
+                        currency: s.currency.clone(),
+                        payment_timeout_secs: s.payment_timeout_secs,
+                        created_at: op.now,
+                    };
+                    shops::insert(op.tx(), &shop).await?;
+                    let r = op.random10();
+                    let key = ApiKey {
+                        id: KeyId::generate(op.now, r).0,
+                        shop_id: Some(shop.id.clone()),
+                        role: "owner".into(),
+                        name: "owner".into(),
+                        created_at: op.now,
+                        revoked_at: None,
+                    };
+                    keys::insert(op.tx(), &key, hash).await?;
+                    Ok((shop, key))
+                })
+            })
+            .await?;
         Ok((shop, key, token))
     }
 
     pub async fn get_shop(&self, shop: &str) -> Result<Shop> {
-        operation!(self, |op| async {
-            shops::get(op.tx(), shop)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("shop not found".into()))
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move {
+                shops::get(tx, shop)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound("shop not found".into()))
+            })
+        })
+        .await
     }
 
     pub async fn update_shop(
@@ -198,20 +211,23 @@ impl Platform {
                 "payment_timeout_secs must be between 60 and 604800".into(),
             ));
         }
-        operation!(self, |op| async {
-            let mut s = shops::get(op.tx(), shop)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
-            if let Some(n) = &name {
-                s.name = n.trim().to_string();
-            }
-            if let Some(t) = payment_timeout_secs {
-                s.payment_timeout_secs = t;
-            }
-            shops::update_settings(op.tx(), shop, &s.name, s.payment_timeout_secs).await?;
-            Ok(s)
-        }
-        .await)
+        let name = &name;
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let mut s = shops::get(op.tx(), shop)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
+                if let Some(n) = &name {
+                    s.name = n.trim().to_string();
+                }
+                if let Some(t) = payment_timeout_secs {
+                    s.payment_timeout_secs = t;
+                }
+                shops::update_settings(op.tx(), shop, &s.name, s.payment_timeout_secs).await?;
+                Ok(s)
+            })
+        })
+        .await
     }
 
     /// A staff key (role `staff` or `owner`) for the shop.
@@ -224,38 +240,45 @@ impl Platform {
         }
         let token = new_token("bp_sk_");
         let hash = hash_token(&token);
-        let key = operation!(self, |op| async {
-            let r = op.random10();
-            let key = ApiKey {
-                id: KeyId::generate(op.now, r).0,
-                shop_id: Some(shop.into()),
-                role: role.into(),
-                name: name.into(),
-                created_at: op.now,
-                revoked_at: None,
-            };
-            keys::insert(op.tx(), &key, &hash).await?;
-            Ok(key)
-        }
-        .await)?;
+        let hash = &hash;
+        let key = self
+            .write(shop, |op| {
+                Box::pin(async move {
+                    let r = op.random10();
+                    let key = ApiKey {
+                        id: KeyId::generate(op.now, r).0,
+                        shop_id: Some(shop.into()),
+                        role: role.into(),
+                        name: name.into(),
+                        created_at: op.now,
+                        revoked_at: None,
+                    };
+                    keys::insert(op.tx(), &key, hash).await?;
+                    Ok(key)
+                })
+            })
+            .await?;
         Ok((key, token))
     }
 
     pub async fn list_keys(&self, shop: &str) -> Result<Vec<ApiKey>> {
-        operation!(self, |op| async { Ok(keys::list(op.tx(), shop).await?) }
-            .await)
+        self.read(|tx| Box::pin(async move { Ok(keys::list(tx, shop).await?) }))
+            .await
     }
 
     pub async fn revoke_key(&self, shop: &str, id: &str) -> Result<()> {
-        let revoked = operation!(self, |op| async {
-            let now = op.now;
-            if keys::revoke(op.tx(), shop, id, now).await? {
-                Ok(())
-            } else {
-                Err(CoreError::NotFound(format!("key {id} not found")))
-            }
-        }
-        .await);
+        let revoked = self
+            .write(shop, |op| {
+                Box::pin(async move {
+                    let now = op.now;
+                    if keys::revoke(op.tx(), shop, id, now).await? {
+                        Ok(())
+                    } else {
+                        Err(CoreError::NotFound(format!("key {id} not found")))
+                    }
+                })
+            })
+            .await;
         // After the commit, so no request can re-cache the key as it was.
         self.auth_cache.lock().clear();
         revoked
@@ -286,53 +309,60 @@ impl Platform {
         }
         let token = new_token("bp_mt_");
         let hash = hash_token(&token);
-        let member = operation!(self, |op| async {
-            if shops::get(op.tx(), shop).await?.is_none() {
-                return Err(CoreError::NotFound("shop not found".into()));
-            }
-            if let Some(inv) = &m.inviter_id
-                && members::get(op.tx(), shop, inv).await?.is_none()
-            {
-                return Err(CoreError::NotFound(format!(
-                    "inviter {inv} is not a member of this shop"
-                )));
-            }
-            let r = op.random10();
-            let member = Member {
-                id: MemberId::generate(op.now, r).0,
-                shop_id: shop.into(),
-                name: m.name.trim().into(),
-                phone: m.phone.clone(),
-                level: 0,
-                points: 0,
-                tags: m.tags.clone(),
-                inviter_id: m.inviter_id.clone(),
-                paid_orders: 0,
-                joined_at: op.now,
-            };
-            match members::insert(op.tx(), &member, &hash).await {
-                Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::Conflict(
-                        "a member with this phone already exists in this shop".into(),
-                    ));
-                }
-                r => r?,
-            }
-            let payload = serde_json::json!({ "member": member }).to_string();
-            self.emit(op, shop, "member-joined", payload).await?;
-            Ok(member)
-        }
-        .await)?;
+        let m = &m;
+        let hash = &hash;
+        let member = self
+            .write(shop, |op| {
+                Box::pin(async move {
+                    if shops::get(op.tx(), shop).await?.is_none() {
+                        return Err(CoreError::NotFound("shop not found".into()));
+                    }
+                    if let Some(inv) = &m.inviter_id
+                        && members::get(op.tx(), shop, inv).await?.is_none()
+                    {
+                        return Err(CoreError::NotFound(format!(
+                            "inviter {inv} is not a member of this shop"
+                        )));
+                    }
+                    let r = op.random10();
+                    let member = Member {
+                        id: MemberId::generate(op.now, r).0,
+                        shop_id: shop.into(),
+                        name: m.name.trim().into(),
+                        phone: m.phone.clone(),
+                        level: 0,
+                        points: 0,
+                        tags: m.tags.clone(),
+                        inviter_id: m.inviter_id.clone(),
+                        paid_orders: 0,
+                        joined_at: op.now,
+                    };
+                    match members::insert(op.tx(), &member, hash).await {
+                        Err(e) if e.is_unique_violation() => {
+                            return Err(CoreError::Conflict(
+                                "a member with this phone already exists in this shop".into(),
+                            ));
+                        }
+                        r => r?,
+                    }
+                    let payload = serde_json::json!({ "member": member }).to_string();
+                    self.emit(op, shop, "member-joined", payload).await?;
+                    Ok(member)
+                })
+            })
+            .await?;
         Ok((member, token))
     }
 
     pub async fn get_member(&self, shop: &str, id: &str) -> Result<Member> {
-        operation!(self, |op| async {
-            members::get(op.tx(), shop, id)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("member {id} not found")))
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move {
+                members::get(tx, shop, id)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("member {id} not found")))
+            })
+        })
+        .await
     }
 
     pub async fn list_members(
@@ -341,10 +371,8 @@ impl Platform {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Member>> {
-        operation!(self, |op| async {
-            Ok(members::list(op.tx(), shop, after, limit).await?)
-        }
-        .await)
+        self.read(|tx| Box::pin(async move { Ok(members::list(tx, shop, after, limit).await?) }))
+            .await
     }
 
     pub async fn update_member(
@@ -361,23 +389,26 @@ impl Platform {
         if points.is_some_and(|p| p < 0) {
             return Err(CoreError::Invalid("points must not be negative".into()));
         }
-        operation!(self, |op| async {
-            let mut m = members::get(op.tx(), shop, id)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("member {id} not found")))?;
-            if let Some(l) = level {
-                m.level = l;
-            }
-            if let Some(p) = points {
-                m.points = p;
-            }
-            if let Some(t) = &tags {
-                m.tags = t.clone();
-            }
-            members::update_profile(op.tx(), &m).await?;
-            Ok(m)
-        }
-        .await)
+        let tags = &tags;
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let mut m = members::get(op.tx(), shop, id)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("member {id} not found")))?;
+                if let Some(l) = level {
+                    m.level = l;
+                }
+                if let Some(p) = points {
+                    m.points = p;
+                }
+                if let Some(t) = &tags {
+                    m.tags = t.clone();
+                }
+                members::update_profile(op.tx(), &m).await?;
+                Ok(m)
+            })
+        })
+        .await
     }
 
     pub async fn create_product(&self, shop: &str, p: NewProduct) -> Result<Product> {
@@ -398,40 +429,45 @@ impl Platform {
                 )));
             }
         }
-        operation!(self, |op| async {
-            let r = op.random10();
-            let id = ProductId::generate(op.now, r).0;
-            let mut skus = Vec::new();
-            for s in &p.skus {
+        let p = &p;
+        self.write(shop, |op| {
+            Box::pin(async move {
                 let r = op.random10();
-                skus.push(Sku {
-                    id: SkuId::generate(op.now, r).0,
-                    name: s.name.clone(),
-                    price: s.price,
-                    stock: s.stock,
-                });
-            }
-            let product = Product {
-                id,
-                shop_id: shop.into(),
-                name: p.name.trim().into(),
-                tags: p.tags.clone(),
-                skus,
-                created_at: op.now,
-            };
-            catalog::insert_product(op.tx(), &product).await?;
-            Ok(product)
-        }
-        .await)
+                let id = ProductId::generate(op.now, r).0;
+                let mut skus = Vec::new();
+                for s in &p.skus {
+                    let r = op.random10();
+                    skus.push(Sku {
+                        id: SkuId::generate(op.now, r).0,
+                        name: s.name.clone(),
+                        price: s.price,
+                        stock: s.stock,
+                    });
+                }
+                let product = Product {
+                    id,
+                    shop_id: shop.into(),
+                    name: p.name.trim().into(),
+                    tags: p.tags.clone(),
+                    skus,
+                    created_at: op.now,
+                };
+                catalog::insert_product(op.tx(), &product).await?;
+                Ok(product)
+            })
+        })
+        .await
     }
 
     pub async fn get_product(&self, shop: &str, id: &str) -> Result<Product> {
-        operation!(self, |op| async {
-            catalog::get_product(op.tx(), shop, id)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("product {id} not found")))
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move {
+                catalog::get_product(tx, shop, id)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("product {id} not found")))
+            })
+        })
+        .await
     }
 
     pub async fn list_products(
@@ -440,10 +476,10 @@ impl Platform {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Product>> {
-        operation!(self, |op| async {
-            Ok(catalog::list_products(op.tx(), shop, after, limit).await?)
-        }
-        .await)
+        self.read(|tx| {
+            Box::pin(async move { Ok(catalog::list_products(tx, shop, after, limit).await?) })
+        })
+        .await
     }
 
     pub async fn update_sku(
@@ -458,13 +494,15 @@ impl Platform {
                 "price and stock must not be negative".into(),
             ));
         }
-        operation!(self, |op| async {
-            if catalog::set_sku(op.tx(), shop, sku, price, stock).await? {
-                Ok(())
-            } else {
-                Err(CoreError::NotFound(format!("sku {sku} not found")))
-            }
-        }
-        .await)
+        self.write(shop, |op| {
+            Box::pin(async move {
+                if catalog::set_sku(op.tx(), shop, sku, price, stock).await? {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotFound(format!("sku {sku} not found")))
+                }
+            })
+        })
+        .await
     }
 }

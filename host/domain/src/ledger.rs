@@ -78,6 +78,8 @@ pub enum LedgerError {
     BadMemo,
     #[error("amount overflow")]
     Overflow,
+    #[error("an entry's amount is beyond ±10^15 minor units")]
+    OutOfRange,
 }
 
 impl Posting {
@@ -96,6 +98,9 @@ impl Posting {
         for e in &entries {
             if e.amount.0 == 0 {
                 return Err(LedgerError::ZeroAmount);
+            }
+            if !e.amount.in_range() {
+                return Err(LedgerError::OutOfRange);
             }
             let ok = !e.account.is_empty()
                 && e.account.len() <= 64

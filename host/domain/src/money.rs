@@ -23,6 +23,16 @@ pub struct Money(pub i64);
 impl Money {
     pub const ZERO: Money = Money(0);
 
+    /// Bound on every amount the API or a plugin supplies: |amount| ≤ 10^15 minor units
+    /// (ten trillion yuan). Far above any real amount, and far enough below i64::MAX that
+    /// sums of bounded amounts are checked rather than trusted.
+    pub const MAX: i64 = 1_000_000_000_000_000;
+
+    /// Whether this amount is within ±`Money::MAX`.
+    pub fn in_range(self) -> bool {
+        self.0.unsigned_abs() <= Self::MAX as u64
+    }
+
     pub fn minor(self) -> i64 {
         self.0
     }

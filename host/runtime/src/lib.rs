@@ -1,25 +1,41 @@
 //! The plugin runtime: wasmtime with the pooling allocator, each plugin version compiled
 //! once (cached in memory and, precompiled, on disk by sha256 digest) and shared by every
-//! shop, and a fresh `Store` per call with a deadline (epoch interruption), memory, table
-//! and instance caps, a stack cap, and bounded inputs, outputs and host calls. Plugins get
-//! WASI with no filesystem, network or environment, and only the Baseplate interfaces
-//! their grant names.
+//! shop, and a fresh `Store` per call.
 //!
-//! A call runs inside the caller's database transaction behind a savepoint: what the
-//! plugin writes (state, timers, ledger postings) commits with the operation, and is rolled
-//! back if the plugin traps, times out, hits a limit or returns an error. Order actions
-//! are checked during the call and handed back to the caller as effects to apply in the
-//! same transaction. Only this crate touches wasmtime.
+//! - **Isolation.** Every call has a wall-clock deadline (epoch interruption; there is no
+//!   host call that can block, see `wasi`), memory, table, instance and stack caps, bounded
+//!   inputs, outputs and host calls, and only the interfaces its grant names plus a WASI
+//!   subset without filesystem, sockets or environment.
+//! - **No database inside.** A call reads the shop's data through `HostData` (short reads,
+//!   no held transaction) and buffers its effects in an `Overlay`; the platform commits them
+//!   in a short write afterwards. So no guest code ever runs while the database writer or a
+//!   pooled connection is held.
+//! - **Fairness.** Calls run on sandbox threads handed out fairly by shop (`pool`); a
+//!   runaway call loses its CPU priority.
+//! - **Contract versions.** Components built against any served version (`contract`) run
+//!   side by side; host imports are written once.
+//!
+//! Only this crate touches wasmtime.
 
-mod convert;
+mod contract;
+pub mod data;
 mod host;
+pub mod limits;
+pub mod overlay;
+mod pool;
+mod sandbox;
+mod types;
+mod wasi;
 
-pub use convert::*;
-pub use host::{LogLine, OrderAction};
+pub use contract::ContractVersion;
+pub use data::{DataError, HostData, MemoryData};
+pub use limits::{Limits, Quota};
+pub use overlay::{Effects, Overlay};
+pub use types::*;
 
-use baseplate_store::{StoreError, Tx};
-use host::HostState;
+use contract::{convert, v0_1, v0_2};
 use parking_lot::Mutex;
+use sandbox::{DeadlineExceeded, Instantiating, Sandbox};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,21 +46,6 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
 
-/// The generated bindings of `wit/plugin.wit`.
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../../wit/v0.1.0",
-        world: "plugin",
-        imports: { default: async | trappable },
-        exports: { default: async },
-    });
-}
-
-pub use bindings::baseplate::plugin::types as wit;
-
-/// WIT package versions this host serves.
-pub const WIT_VERSIONS: &[&str] = &["0.1.0"];
-
 /// A host interface a plugin may be granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Capability {
@@ -53,17 +54,19 @@ pub enum Capability {
     ShopData,
     OrderControl,
     Ledger,
+    Points,
     Logging,
     Host,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::State,
         Capability::Timers,
         Capability::ShopData,
         Capability::OrderControl,
         Capability::Ledger,
+        Capability::Points,
         Capability::Logging,
         Capability::Host,
     ];
@@ -75,6 +78,7 @@ impl Capability {
             Capability::ShopData => "shop-data",
             Capability::OrderControl => "order-control",
             Capability::Ledger => "ledger",
+            Capability::Points => "points",
             Capability::Logging => "logging",
             Capability::Host => "host",
         }
@@ -84,14 +88,14 @@ impl Capability {
         Self::ALL.into_iter().find(|c| c.name() == s)
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
 /// A set of granted capabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Grants(u8);
+pub struct Grants(u16);
 
 impl Grants {
     pub fn of<I: IntoIterator<Item = Capability>>(caps: I) -> Grants {
@@ -103,202 +107,66 @@ impl Grants {
     }
 }
 
-/// Sandbox limits, per call.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Wall-clock budget of one call, instantiation included.
-    pub deadline: Duration,
-    /// Linear memory of one instance.
-    pub memory_bytes: usize,
-    pub table_elements: usize,
-    pub max_wasm_stack: usize,
-    /// Host calls (state, reads, ledger, …) one call may make.
-    pub max_host_calls: u32,
-    /// Size of a JSON input or output (action payloads, config, cart input).
-    pub max_io_bytes: usize,
-    /// Concurrent sandboxes on this node; more wait.
-    pub max_concurrent: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            deadline: Duration::from_millis(500),
-            memory_bytes: 32 << 20,
-            table_elements: 20_000,
-            max_wasm_stack: 512 << 10,
-            max_host_calls: 10_000,
-            max_io_bytes: 256 << 10,
-            max_concurrent: 64,
-        }
-    }
-}
-
+/// Why a component can't be used; each says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("the component could not be compiled: {0}")]
-    Compile(String),
+    #[error("the bytes are not a WebAssembly component: {0}")]
+    NotAComponent(String),
     #[error("the component imports {0}, which its grant does not include")]
     NotGranted(String),
-    #[error("the component imports {0}, which this host does not provide")]
-    UnknownImport(String),
-    #[error("the component does not export the hooks of baseplate:plugin@0.1.0: {0}")]
+    #[error(
+        "the component imports {0}, which plugins may not use (allowed: the baseplate:plugin interfaces of its contract version and WASI 0.2 cli, clocks, io and random — no filesystem, sockets or HTTP)"
+    )]
+    ForbiddenImport(String),
+    #[error(
+        "the component does not export the hooks of a contract version this host serves ({served}): it exports {0}",
+        served = served_hooks()
+    )]
+    NoHooks(String),
+    #[error("the component's exports do not match the contract: {0}")]
     BadExports(String),
     #[error("runtime setup failed: {0}")]
     Setup(String),
 }
 
-/// Which hook failed and how, as recorded for the merchant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The plugin returned a `plugin-error` (an expected refusal, not a fault).
-    PluginError,
-    Trap,
-    Timeout,
-    MemoryLimit,
-    HostCallLimit,
-    BadOutput,
-    Instantiate,
+fn served_hooks() -> String {
+    ContractVersion::ALL
+        .iter()
+        .map(|v| v.hooks_export())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::PluginError => "plugin_error",
-            FailureKind::Trap => "trap",
-            FailureKind::Timeout => "timeout",
-            FailureKind::MemoryLimit => "memory_limit",
-            FailureKind::HostCallLimit => "host_call_limit",
-            FailureKind::BadOutput => "bad_output",
-            FailureKind::Instantiate => "instantiate",
-        }
-    }
+/// What a component is, read from its types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentInfo {
+    pub contract: ContractVersion,
+    /// The Baseplate interfaces it imports.
+    pub capabilities: Vec<Capability>,
+    /// The WASI interfaces it imports.
+    pub wasi: Vec<String>,
 }
 
-/// Why a call did not produce a result.
-#[derive(Debug)]
-pub enum CallError {
-    /// The plugin said no (refused, invalid input, …): its words go back to the caller.
-    Plugin(wit::PluginError),
-    /// The plugin misbehaved: trapped, ran out of time or memory, broke a limit.
-    Fault { kind: FailureKind, message: String },
-    /// The database failed under the call; the operation may be retried.
-    Store(StoreError),
-}
-
-impl CallError {
-    pub fn kind(&self) -> FailureKind {
-        match self {
-            CallError::Plugin(_) => FailureKind::PluginError,
-            CallError::Fault { kind, .. } => *kind,
-            CallError::Store(_) => FailureKind::Trap,
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            CallError::Plugin(e) => plugin_error_message(e).to_string(),
-            CallError::Fault { message, .. } => message.clone(),
-            CallError::Store(e) => e.to_string(),
-        }
-    }
-}
-
-pub fn plugin_error_message(e: &wit::PluginError) -> &str {
-    match e {
-        wit::PluginError::Invalid(m)
-        | wit::PluginError::Refused(m)
-        | wit::PluginError::NotFound(m)
-        | wit::PluginError::Conflict(m)
-        | wit::PluginError::Internal(m) => m,
-    }
-}
-
-/// A hook invocation.
-pub enum Hook {
-    ValidateConfig(String),
-    Price {
-        stage: wit::PriceStage,
-        cart: wit::Cart,
-    },
-    ValidateCheckout(wit::Cart),
-    OrderCreated {
-        order: wit::Order,
-        input: Option<String>,
-    },
-    Event(wit::Event),
-    Action {
-        actor: wit::Actor,
-        name: String,
-        input: String,
-    },
-    Timer {
-        name: String,
-        payload: Vec<u8>,
-    },
-}
-
-impl Hook {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Hook::ValidateConfig(_) => "validate-config",
-            Hook::Price { .. } => "price",
-            Hook::ValidateCheckout(_) => "validate-checkout",
-            Hook::OrderCreated { .. } => "order-created",
-            Hook::Event(_) => "handle-event",
-            Hook::Action { .. } => "handle-action",
-            Hook::Timer { .. } => "fire-timer",
-        }
-    }
-}
-
-/// What a hook returned.
-#[derive(Debug)]
-pub enum HookOutput {
-    Unit,
-    Adjustments(Vec<wit::Adjustment>),
-    Attributes(Vec<wit::Attribute>),
-    Json(String),
-}
-
-/// The host-decided facts of one call. Nothing here comes from the plugin.
-#[derive(Clone, Debug)]
-pub struct CallEnv {
-    pub shop_id: String,
-    pub currency: String,
-    pub plugin: String,
-    pub version: String,
-    /// The merchant's config (JSON).
-    pub config: String,
-    /// The operation's clock.
-    pub now: i64,
-    /// Seeds the call's random generator, so an operation can be replayed.
-    pub seed: u64,
-}
-
-/// A finished call: its output and side effects, or why it failed, and how long it took.
-pub struct CallResult {
-    pub outcome: Result<HookOutput, CallError>,
-    /// Order actions to apply in the operation's transaction (only on success).
-    pub actions: Vec<OrderAction>,
-    pub logs: Vec<LogLine>,
-    pub duration: Duration,
+enum Pre {
+    V0_1(v0_1::PluginPre<Sandbox>),
+    V0_2(v0_2::PluginPre<Sandbox>),
 }
 
 /// A compiled plugin version, ready to instantiate.
 pub struct LoadedPlugin {
     pub digest: String,
-    pre: bindings::PluginPre<HostState>,
+    pub contract: ContractVersion,
+    pre: Pre,
 }
 
-/// The engine, the compiled plugins, and the sandbox limits of this node.
+/// The engine, the compiled plugins, the sandbox threads and the limits of this node.
 pub struct Runtime {
     engine: Engine,
     limits: Limits,
     cache_dir: Option<PathBuf>,
     loaded: Mutex<HashMap<(String, Grants), Arc<LoadedPlugin>>>,
-    permits: Arc<tokio::sync::Semaphore>,
-    _ticker: Arc<Ticker>,
+    pool: pool::Pool,
+    _ticker: Ticker,
 }
 
 struct Ticker {
@@ -311,17 +179,25 @@ impl Drop for Ticker {
     }
 }
 
-/// How often the epoch advances: the granularity of deadlines and of yielding to the async
-/// runtime while a plugin computes.
-const EPOCH_TICK: Duration = Duration::from_millis(2);
+/// How often the epoch advances: the granularity of deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+static EMPTY_DATA: std::sync::OnceLock<Arc<dyn HostData>> = std::sync::OnceLock::new();
+
+fn placeholder_overlay() -> Overlay {
+    let data = EMPTY_DATA
+        .get_or_init(|| Arc::new(MemoryData::default()))
+        .clone();
+    Overlay::new("", "", data)
+}
 
 impl Runtime {
     /// `cache_dir`: where precompiled components are kept across restarts (None: memory only).
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime, RuntimeError> {
         let mut pool = PoolingAllocationConfig::default();
-        let slots = (limits.max_concurrent as u32).max(1) * 2;
+        let slots = (limits.sandbox_threads as u32).max(1) * 2 + 8;
         pool.total_component_instances(slots)
-            .total_core_instances(slots * 4)
+            .total_core_instances(slots * 8)
             .total_memories(slots * 2)
             .total_tables(slots * 4)
             .total_stacks(slots)
@@ -358,14 +234,19 @@ impl Runtime {
             std::fs::create_dir_all(dir)
                 .map_err(|e| RuntimeError::Setup(format!("cache dir {}: {e}", dir.display())))?;
         }
-        Ok(Runtime {
+        let runtime = Runtime {
             engine,
-            permits: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent)),
+            pool: pool::Pool::new(
+                limits.sandbox_threads,
+                limits.sandboxes_per_shop,
+                limits.queue_per_shop,
+            ),
             limits,
             cache_dir,
             loaded: Mutex::new(HashMap::new()),
-            _ticker: Arc::new(Ticker { stop }),
-        })
+            _ticker: Ticker { stop },
+        };
+        Ok(runtime)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -377,72 +258,124 @@ impl Runtime {
         hex::encode(Sha256::digest(bytes))
     }
 
-    /// The Baseplate interfaces a component imports, by capability; unknown imports are an
-    /// error. The registry checks these against the manifest at publish time.
-    pub fn imported_capabilities(&self, bytes: &[u8]) -> Result<Vec<Capability>, RuntimeError> {
-        // Through the compile cache: a node that publishes the first-party plugins at every
-        // start compiles each version once, not once per start.
+    /// Reads what a component is and refuses what can never run here: not a component,
+    /// no hooks export of a served contract version, imports outside that version's
+    /// Baseplate interfaces and the WASI subset. Goes through the compile cache.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<ComponentInfo, RuntimeError> {
+        if wasmparser_is_core_module(bytes) {
+            return Err(RuntimeError::NotAComponent(
+                "it is a core WebAssembly module; build with --target wasm32-wasip2 to get a component".into(),
+            ));
+        }
         let component = self.component(&Self::digest(bytes), || Some(bytes.to_vec()))?;
-        self.capabilities_of(&component)
+        self.info(&component)
     }
 
-    fn capabilities_of(&self, component: &Component) -> Result<Vec<Capability>, RuntimeError> {
-        let mut caps = Vec::new();
-        for (name, _) in component.component_type().imports(&self.engine) {
+    fn info(&self, component: &Component) -> Result<ComponentInfo, RuntimeError> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let contract = ContractVersion::ALL
+            .into_iter()
+            .rev()
+            .find(|v| exports.iter().any(|e| *e == v.hooks_export()))
+            .ok_or_else(|| {
+                RuntimeError::NoHooks(if exports.is_empty() {
+                    "nothing".into()
+                } else {
+                    exports.join(", ")
+                })
+            })?;
+        let mut capabilities = Vec::new();
+        let mut wasi = Vec::new();
+        for (name, _) in ty.imports(&self.engine) {
             if name.starts_with("wasi:") {
+                if !wasi::is_linked(name) {
+                    return Err(RuntimeError::ForbiddenImport(name.to_string()));
+                }
+                wasi.push(name.to_string());
                 continue;
             }
             let iface = name
                 .strip_prefix("baseplate:plugin/")
-                .and_then(|rest| rest.split('@').next())
-                .ok_or_else(|| RuntimeError::UnknownImport(name.to_string()))?;
+                .and_then(|rest| rest.strip_suffix(&format!("@{}", contract.as_str())))
+                .ok_or_else(|| RuntimeError::ForbiddenImport(name.to_string()))?;
             if iface == "types" {
                 continue;
             }
             let cap = Capability::parse(iface)
-                .ok_or_else(|| RuntimeError::UnknownImport(name.to_string()))?;
-            if !caps.contains(&cap) {
-                caps.push(cap);
+                .filter(|c| *c != Capability::Points || contract >= ContractVersion::V0_2)
+                .ok_or_else(|| RuntimeError::ForbiddenImport(name.to_string()))?;
+            if !capabilities.contains(&cap) {
+                capabilities.push(cap);
             }
         }
-        caps.sort();
-        Ok(caps)
+        capabilities.sort();
+        Ok(ComponentInfo {
+            contract,
+            capabilities,
+            wasi,
+        })
     }
 
     /// The compiled plugin for `digest` under `grants`, compiling (or loading precompiled
-    /// code from disk) on first use. `bytes` is only asked for when nothing is cached.
+    /// code from disk) on first use. `bytes` is only asked for when nothing is cached; the
+    /// digest is checked against them before anything is compiled.
     pub fn load(
         &self,
         digest: &str,
         grants: Grants,
         bytes: impl FnOnce() -> Option<Vec<u8>>,
     ) -> Result<Arc<LoadedPlugin>, RuntimeError> {
-        if let Some(p) = self.loaded.lock().get(&(digest.to_string(), grants)) {
-            return Ok(p.clone());
+        if let Some(p) = self.cached(digest, grants) {
+            return Ok(p);
         }
         let component = self.component(digest, bytes)?;
-        for cap in self.capabilities_of(&component)? {
-            if !grants.has(cap) {
+        let info = self.info(&component)?;
+        for cap in &info.capabilities {
+            if !grants.has(*cap) {
                 return Err(RuntimeError::NotGranted(format!(
                     "baseplate:plugin/{}",
                     cap.name()
                 )));
             }
         }
-        let linker = self.linker(grants)?;
+        let setup = |e: wasmtime::Error| RuntimeError::Setup(format!("{e:#}"));
+        let mut linker = Linker::<Sandbox>::new(&self.engine);
+        wasi::add_to_linker(&mut linker).map_err(setup)?;
+        host::add_granted(&mut linker, info.contract, grants).map_err(setup)?;
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
-        let pre = bindings::PluginPre::new(pre)
             .map_err(|e| RuntimeError::BadExports(format!("{e:#}")))?;
+        let pre = match info.contract {
+            ContractVersion::V0_1 => Pre::V0_1(
+                v0_1::PluginPre::new(pre)
+                    .map_err(|e| RuntimeError::BadExports(format!("{e:#}")))?,
+            ),
+            ContractVersion::V0_2 => Pre::V0_2(
+                v0_2::PluginPre::new(pre)
+                    .map_err(|e| RuntimeError::BadExports(format!("{e:#}")))?,
+            ),
+        };
         let loaded = Arc::new(LoadedPlugin {
             digest: digest.to_string(),
+            contract: info.contract,
             pre,
         });
         self.loaded
             .lock()
             .insert((digest.to_string(), grants), loaded.clone());
         Ok(loaded)
+    }
+
+    /// The compiled plugin if this node already has it in memory.
+    pub fn cached(&self, digest: &str, grants: Grants) -> Option<Arc<LoadedPlugin>> {
+        self.loaded
+            .lock()
+            .get(&(digest.to_string(), grants))
+            .cloned()
     }
 
     fn component(
@@ -468,15 +401,15 @@ impl Runtime {
             }
         }
         let bytes = bytes().ok_or_else(|| {
-            RuntimeError::Compile(format!("no component bytes for digest {digest}"))
+            RuntimeError::NotAComponent(format!("no stored bytes for digest {digest}"))
         })?;
         if Self::digest(&bytes) != digest {
-            return Err(RuntimeError::Compile(format!(
-                "component bytes do not match digest {digest}"
+            return Err(RuntimeError::NotAComponent(format!(
+                "the stored bytes do not match digest {digest}: the artifact was altered"
             )));
         }
         let component = Component::new(&self.engine, &bytes)
-            .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::NotAComponent(format!("{e:#}")))?;
         if let Some(path) = cached
             && let Ok(code) = component.serialize()
         {
@@ -489,205 +422,262 @@ impl Runtime {
         Ok(component)
     }
 
-    fn linker(&self, grants: Grants) -> Result<Linker<HostState>, RuntimeError> {
-        let mut linker = Linker::<HostState>::new(&self.engine);
-        let setup = |e: wasmtime::Error| RuntimeError::Setup(format!("{e:#}"));
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(setup)?;
-        host::add_granted(&mut linker, grants).map_err(setup)?;
-        Ok(linker)
+    /// Runs `job` on a sandbox thread, in `shop`'s turn (see `pool`). The job calls `call`
+    /// for each hook it needs. Fails as busy if the shop's own calls hold its share past
+    /// the deadline.
+    pub async fn sandboxed<R: Send + 'static>(
+        &self,
+        shop: &str,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, CallError> {
+        self.pool.run(shop, self.limits.deadline, job).await
     }
 
-    /// Runs one hook inside `tx`, behind a savepoint. The transaction always comes back;
-    /// on failure the plugin's writes in it are undone.
-    pub async fn call(
+    /// Runs one hook now, on this thread, with `overlay` as the operation's view of the
+    /// shop: the hook's reads go through it and its effects are added to it (or, if the
+    /// call fails, undone). Returns within the deadline plus a millisecond or two, whatever
+    /// the guest does.
+    pub fn call(
         &self,
         plugin: &LoadedPlugin,
-        env: CallEnv,
-        mut tx: Tx,
+        env: &CallEnv,
         hook: Hook,
-    ) -> (Tx, CallResult) {
+        overlay: &mut Overlay,
+    ) -> CallResult {
         let started = Instant::now();
-        let fail = |tx, outcome| {
-            (
-                tx,
-                CallResult {
-                    outcome: Err(outcome),
-                    actions: Vec::new(),
-                    logs: Vec::new(),
-                    duration: started.elapsed(),
-                },
-            )
-        };
-        if let Err(e) = check_input_size(&hook, self.limits.max_io_bytes) {
-            return fail(tx, e);
+        let hook_name = hook.name();
+        let size = hook.input_size();
+        if size > self.limits.max_io_bytes {
+            return CallResult {
+                outcome: Err(CallError::Plugin(PluginError::Invalid(format!(
+                    "input of {size} bytes is over the {}-byte limit",
+                    self.limits.max_io_bytes
+                )))),
+                logs: Vec::new(),
+                duration: started.elapsed(),
+            };
         }
-        let _permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closes");
-        // Pricing is read-only by contract, and the host refuses its writes, so it needs no
-        // savepoint (a third of a pricing call's cost on SQLite).
-        let read_only = matches!(hook, Hook::Price { .. });
-        let sp = if read_only {
-            None
-        } else {
-            match tx.savepoint().await {
-                Ok(sp) => Some(sp),
-                Err(e) => return fail(tx, CallError::Store(e)),
-            }
-        };
-        let state = HostState::new(tx, &env, &self.limits, started, read_only);
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        let mark = overlay.mark();
+        let sandbox = Sandbox::new(
+            env.clone(),
+            std::mem::replace(overlay, placeholder_overlay()),
+            &self.limits,
+            hook_name,
+            hook.read_only(),
+            started,
+        );
+        let mut store = Store::new(&self.engine, sandbox);
+        store.limiter(|s| &mut s.caps);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
-            if ctx.data().out_of_time() {
-                Err(wasmtime::Error::new(DeadlineExceeded))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+        let demote_after = self.limits.demote_after;
+        store.epoch_deadline_callback(move |mut ctx| {
+            let s = ctx.data_mut();
+            if s.out_of_time() {
+                return Err(wasmtime::Error::new(DeadlineExceeded));
             }
+            if !s.demoted && s.started.elapsed() >= demote_after {
+                s.demoted = pool::demote();
+            }
+            Ok(UpdateDeadline::Continue(1))
         });
-        let ctx = wit::CallContext {
-            shop_id: env.shop_id.clone(),
-            plugin: env.plugin.clone(),
-            version: env.version.clone(),
-            config: env.config.clone(),
-            now: env.now,
-            currency: env.currency.clone(),
-        };
-        let raw = run_hook(&plugin.pre, &mut store, &ctx, hook).await;
-        let mut state = store.into_data();
-        let tx = state
-            .tx
-            .take()
-            .expect("the transaction stays in the store until the call ends");
+        let raw = run_hook(&plugin.pre, &mut store, env, hook);
+        let mut sandbox = store.into_data();
+        if sandbox.demoted {
+            pool::restore();
+        }
+        sandbox.flush_output();
+        *overlay = std::mem::replace(&mut sandbox.overlay, placeholder_overlay());
         let outcome = match raw {
+            // A refusal the host made for the plugin (a quota) wins over what the guest
+            // returned after it.
+            Ok(_) if sandbox.refusal.is_some() => {
+                Err(CallError::Plugin(sandbox.refusal.take().expect("checked")))
+            }
             Ok(Ok(out)) => check_output(out, self.limits.max_io_bytes),
             Ok(Err(plugin_error)) => Err(CallError::Plugin(plugin_error)),
-            Err(e) => Err(state.classify(e)),
+            Err(e) => Err(sandbox.classify(e)),
         };
-        finish(tx, sp, state, outcome, started).await
+        if outcome.is_err() {
+            overlay.undo(mark);
+        }
+        CallResult {
+            outcome,
+            logs: std::mem::take(&mut sandbox.logs),
+            duration: started.elapsed(),
+        }
     }
 }
 
-async fn finish(
-    mut tx: Tx,
-    sp: Option<baseplate_store::Savepoint>,
-    state: HostState,
-    outcome: Result<HookOutput, CallError>,
-    started: Instant,
-) -> (Tx, CallResult) {
-    let outcome = match (outcome, sp) {
-        (outcome, None) => outcome,
-        (Ok(out), Some(sp)) => match tx.release(sp).await {
-            Ok(()) => Ok(out),
-            Err(e) => Err(CallError::Store(e)),
-        },
-        (Err(e), Some(sp)) => match tx.rollback_to(sp).await {
-            Ok(()) => Err(e),
-            Err(se) => Err(CallError::Store(se)),
-        },
-    };
-    let ok = outcome.is_ok();
-    let (actions, logs) = state.into_effects();
-    let result = CallResult {
-        outcome,
-        actions: if ok { actions } else { Vec::new() },
-        logs,
-        duration: started.elapsed(),
-    };
-    (tx, result)
+/// A core module (not a component) starts with the same magic but layer 0 / version 1.
+fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
-#[derive(Debug)]
-struct DeadlineExceeded;
+type HookResult = Result<HookOutput, PluginError>;
 
-impl std::fmt::Display for DeadlineExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the plugin ran past its deadline")
-    }
-}
-
-impl std::error::Error for DeadlineExceeded {}
-
-type HookResult = Result<HookOutput, wit::PluginError>;
-
-async fn run_hook(
-    pre: &bindings::PluginPre<HostState>,
-    store: &mut Store<HostState>,
-    ctx: &wit::CallContext,
+fn run_hook(
+    pre: &Pre,
+    store: &mut Store<Sandbox>,
+    env: &CallEnv,
     hook: Hook,
 ) -> wasmtime::Result<HookResult> {
-    let instance = pre
-        .instantiate_async(&mut *store)
-        .await
-        .map_err(|e| e.context(Instantiating))?;
-    let hooks = instance.baseplate_plugin_hooks();
-    Ok(match hook {
-        Hook::ValidateConfig(cfg) => hooks
-            .call_validate_config(&mut *store, &cfg)
-            .await?
-            .map(|()| HookOutput::Unit),
-        Hook::Price { stage, cart } => hooks
-            .call_price(&mut *store, ctx, stage, &cart)
-            .await?
-            .map(HookOutput::Adjustments),
-        Hook::ValidateCheckout(cart) => hooks
-            .call_validate_checkout(&mut *store, ctx, &cart)
-            .await?
-            .map(|()| HookOutput::Unit),
-        Hook::OrderCreated { order, input } => hooks
-            .call_order_created(&mut *store, ctx, &order, input.as_deref())
-            .await?
-            .map(HookOutput::Attributes),
-        Hook::Event(event) => hooks
-            .call_handle_event(&mut *store, ctx, &event)
-            .await?
-            .map(|()| HookOutput::Unit),
-        Hook::Action { actor, name, input } => hooks
-            .call_handle_action(&mut *store, ctx, &actor, &name, &input)
-            .await?
-            .map(HookOutput::Json),
-        Hook::Timer { name, payload } => hooks
-            .call_fire_timer(&mut *store, ctx, &name, &payload)
-            .await?
-            .map(|()| HookOutput::Unit),
-    })
-}
-
-#[derive(Debug)]
-struct Instantiating;
-
-impl std::fmt::Display for Instantiating {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("instantiating the plugin")
+    match pre {
+        Pre::V0_2(pre) => {
+            use convert::v0_2 as c;
+            let instance = pre
+                .instantiate(&mut *store)
+                .map_err(|e| e.context(Instantiating))?;
+            let hooks = instance.baseplate_plugin_hooks();
+            let ctx = c::context(env);
+            let out = match hook {
+                Hook::ValidateConfig { config, previous } => {
+                    let cctx = v0_2::baseplate::plugin::types::ConfigContext {
+                        shop_id: env.shop_id.clone(),
+                        plugin: env.plugin.clone(),
+                        version: env.version.clone(),
+                        currency: env.currency.clone(),
+                        now: env.now,
+                        previous,
+                    };
+                    hooks
+                        .call_validate_config(&mut *store, &cctx, &config)?
+                        .map(|()| HookOutput::Unit)
+                        .map_err(c::plugin_error)
+                }
+                Hook::Price { stage, cart } => hooks
+                    .call_price(&mut *store, &ctx, c::stage(stage), &c::cart(&cart))?
+                    .map(|a| HookOutput::Adjustments(a.into_iter().map(c::adjustment).collect()))
+                    .map_err(c::plugin_error),
+                Hook::ValidateCheckout(cart) => hooks
+                    .call_validate_checkout(&mut *store, &ctx, &c::cart(&cart))?
+                    .map(|()| HookOutput::Unit)
+                    .map_err(c::plugin_error),
+                Hook::OrderCreated { order, input } => hooks
+                    .call_order_created(&mut *store, &ctx, &c::order(&order), input.as_deref())?
+                    .map(|a| {
+                        HookOutput::Attributes(a.into_iter().map(|a| (a.key, a.value)).collect())
+                    })
+                    .map_err(c::plugin_error),
+                Hook::Event(event) => hooks
+                    .call_handle_event(&mut *store, &ctx, &event_v0_2(&event))?
+                    .map(|()| HookOutput::Unit)
+                    .map_err(c::plugin_error),
+                Hook::Action { actor, name, input } => hooks
+                    .call_handle_action(&mut *store, &ctx, &c::actor(&actor), &name, &input)?
+                    .map(HookOutput::Json)
+                    .map_err(c::plugin_error),
+                Hook::Timer { name, payload } => hooks
+                    .call_fire_timer(&mut *store, &ctx, &name, &payload)?
+                    .map(|()| HookOutput::Unit)
+                    .map_err(c::plugin_error),
+            };
+            Ok(out)
+        }
+        Pre::V0_1(pre) => {
+            use convert::v0_1 as c;
+            let instance = pre
+                .instantiate(&mut *store)
+                .map_err(|e| e.context(Instantiating))?;
+            let hooks = instance.baseplate_plugin_hooks();
+            let ctx = c::context(env);
+            let out = match hook {
+                // 0.1.0's validate-config had no context.
+                Hook::ValidateConfig { config, .. } => hooks
+                    .call_validate_config(&mut *store, &config)?
+                    .map(|()| HookOutput::Unit)
+                    .map_err(c::plugin_error),
+                Hook::Price { stage, cart } => hooks
+                    .call_price(&mut *store, &ctx, c::stage(stage), &c::cart(&cart))?
+                    .map(|a| HookOutput::Adjustments(a.into_iter().map(c::adjustment).collect()))
+                    .map_err(c::plugin_error),
+                Hook::ValidateCheckout(cart) => hooks
+                    .call_validate_checkout(&mut *store, &ctx, &c::cart(&cart))?
+                    .map(|()| HookOutput::Unit)
+                    .map_err(c::plugin_error),
+                Hook::OrderCreated { order, input } => hooks
+                    .call_order_created(&mut *store, &ctx, &c::order(&order), input.as_deref())?
+                    .map(|a| {
+                        HookOutput::Attributes(a.into_iter().map(|a| (a.key, a.value)).collect())
+                    })
+                    .map_err(c::plugin_error),
+                Hook::Event(event) => hooks
+                    .call_handle_event(&mut *store, &ctx, &event_v0_1(&event))?
+                    .map(|()| HookOutput::Unit)
+                    .map_err(c::plugin_error),
+                Hook::Action { actor, name, input } => hooks
+                    .call_handle_action(&mut *store, &ctx, &c::actor(&actor), &name, &input)?
+                    .map(HookOutput::Json)
+                    .map_err(c::plugin_error),
+                Hook::Timer { name, payload } => hooks
+                    .call_fire_timer(&mut *store, &ctx, &name, &payload)?
+                    .map(|()| HookOutput::Unit)
+                    .map_err(c::plugin_error),
+            };
+            Ok(out)
+        }
     }
 }
 
-fn check_input_size(hook: &Hook, max: usize) -> Result<(), CallError> {
-    let size = match hook {
-        Hook::ValidateConfig(c) => c.len(),
-        Hook::Price { cart, .. } | Hook::ValidateCheckout(cart) => {
-            cart.input.as_ref().map_or(0, |s| s.len()) + cart.lines.len() * 128
-        }
-        Hook::OrderCreated { input, order } => {
-            input.as_ref().map_or(0, |s| s.len()) + order.lines.len() * 256
-        }
-        Hook::Event(_) => 0,
-        Hook::Action { input, name, .. } => input.len() + name.len(),
-        Hook::Timer { payload, .. } => payload.len(),
-    };
-    if size > max {
-        return Err(CallError::Plugin(wit::PluginError::Invalid(format!(
-            "input of {size} bytes is over the {max}-byte limit"
-        ))));
+fn event_v0_2(e: &Event) -> v0_2::baseplate::plugin::types::Event {
+    use convert::v0_2 as c;
+    use v0_2::baseplate::plugin::types as w;
+    match e {
+        Event::OrderPaid(o) => w::Event::OrderPaid(c::order(o)),
+        Event::OrderClosed(o) => w::Event::OrderClosed(c::order(o)),
+        Event::OrderConfirmed(o) => w::Event::OrderConfirmed(c::order(o)),
+        Event::OrderCompleted(o) => w::Event::OrderCompleted(c::order(o)),
+        Event::MemberJoined(m) => w::Event::MemberJoined(c::member(m)),
+        Event::OrderRefunded(o, r) => w::Event::OrderRefunded(w::OrderRefunded {
+            order: c::order(o),
+            refund: w::Refund {
+                id: r.id.clone(),
+                amount: r.amount,
+                lines: r
+                    .lines
+                    .iter()
+                    .map(|l| w::LineRefund {
+                        line_id: l.line_id.clone(),
+                        amount: l.amount,
+                    })
+                    .collect(),
+                reason: r.reason.clone(),
+                created_at: r.created_at,
+            },
+        }),
     }
-    Ok(())
+}
+
+/// 0.1.0's refund has no `created-at`: the adapter drops it.
+fn event_v0_1(e: &Event) -> v0_1::baseplate::plugin::types::Event {
+    use convert::v0_1 as c;
+    use v0_1::baseplate::plugin::types as w;
+    match e {
+        Event::OrderPaid(o) => w::Event::OrderPaid(c::order(o)),
+        Event::OrderClosed(o) => w::Event::OrderClosed(c::order(o)),
+        Event::OrderConfirmed(o) => w::Event::OrderConfirmed(c::order(o)),
+        Event::OrderCompleted(o) => w::Event::OrderCompleted(c::order(o)),
+        Event::MemberJoined(m) => w::Event::MemberJoined(c::member(m)),
+        Event::OrderRefunded(o, r) => w::Event::OrderRefunded(w::OrderRefunded {
+            order: c::order(o),
+            refund: w::Refund {
+                id: r.id.clone(),
+                amount: r.amount,
+                lines: r
+                    .lines
+                    .iter()
+                    .map(|l| w::LineRefund {
+                        line_id: l.line_id.clone(),
+                        amount: l.amount,
+                    })
+                    .collect(),
+                reason: r.reason.clone(),
+            },
+        }),
+    }
 }
 
 fn check_output(out: HookOutput, max: usize) -> Result<HookOutput, CallError> {
+    use limits::{MAX_ADJUSTMENTS, MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES};
     let bad = |message: String| {
         Err(CallError::Fault {
             kind: FailureKind::BadOutput,
@@ -701,28 +691,25 @@ fn check_output(out: HookOutput, max: usize) -> Result<HookOutput, CallError> {
                 s.len()
             ));
         }
-        HookOutput::Json(s) if serde_json::from_str::<serde_json::Value>(s).is_err() => {
+        HookOutput::Json(s) if serde_json::from_str::<serde::de::IgnoredAny>(s).is_err() => {
             return bad("the action's output is not JSON".into());
         }
-        HookOutput::Adjustments(a) if a.len() > 1000 => {
-            return bad(format!("{} adjustments (at most 1000)", a.len()));
+        HookOutput::Adjustments(a) if a.len() > MAX_ADJUSTMENTS => {
+            return bad(format!(
+                "{} adjustments (at most {MAX_ADJUSTMENTS})",
+                a.len()
+            ));
         }
         HookOutput::Attributes(a)
-            if a.len() > 32 || a.iter().any(|x| x.key.len() > 64 || x.value.len() > 1024) =>
+            if a.len() > MAX_ATTRIBUTES
+                || a.iter()
+                    .any(|(k, v)| k.len() > MAX_ATTRIBUTE_KEY || v.len() > MAX_ATTRIBUTE_VALUE) =>
         {
-            return bad("attributes: at most 32, keys ≤ 64 bytes, values ≤ 1 KiB".into());
+            return bad(format!(
+                "attributes: at most {MAX_ATTRIBUTES}, keys ≤ {MAX_ATTRIBUTE_KEY} bytes, values ≤ {MAX_ATTRIBUTE_VALUE} bytes"
+            ));
         }
         _ => {}
     }
     Ok(out)
-}
-
-impl Runtime {
-    /// The compiled plugin if this node already has it in memory.
-    pub fn cached(&self, digest: &str, grants: Grants) -> Option<Arc<LoadedPlugin>> {
-        self.loaded
-            .lock()
-            .get(&(digest.to_string(), grants))
-            .cloned()
-    }
 }

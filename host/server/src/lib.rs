@@ -80,7 +80,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
         .with_context(|| format!("opening {}", opts.database_url))?;
     let runtime = Arc::new(Runtime::new(opts.limits.clone(), opts.cache_dir.clone())?);
     // Settings that must agree across nodes live in the database.
-    let mut tx = db.begin().await?;
+    let mut tx = db.write("").await?;
     let secret = match &opts.payment_secret {
         Some(s) => s.clone(),
         None => {
@@ -107,9 +107,9 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
             None
         }
         None => {
-            let mut tx = platform.db.begin().await?;
+            let mut tx = platform.db.read().await?;
             let has = baseplate_store::keys::count_operators(&mut tx).await? > 0;
-            tx.commit().await?;
+            drop(tx);
             if has {
                 None
             } else {
@@ -212,7 +212,7 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<serde_json::Value>
             &shop.id,
             "coupons",
             "create-template",
-            baseplate_runtime::wit::Actor::System,
+            baseplate_runtime::Actor::System,
             serde_json::json!({
                 "name": "20 off 100",
                 "discount": { "type": "fixed", "amount": 2000 },

@@ -1,6 +1,6 @@
 //! The minimal catalog orders need: products, their SKUs, price and stock.
 
-use crate::{Result, Tx, get_i64, get_json, get_str};
+use crate::{Result, Tx, get_i64, get_json, get_str, query};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -22,36 +22,33 @@ pub struct Product {
 }
 
 pub async fn insert_product(tx: &mut Tx, p: &Product) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO products (id, shop_id, name, tags, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&p.id)
-    .bind(&p.shop_id)
-    .bind(&p.name)
-    .bind(serde_json::to_string(&p.tags).expect("tags serialize"))
-    .bind(p.created_at)
-    .execute(tx.conn())
-    .await?;
+    query("INSERT INTO products (id, shop_id, name, tags, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&p.id)
+        .bind(&p.shop_id)
+        .bind(&p.name)
+        .bind(serde_json::to_string(&p.tags).expect("tags serialize"))
+        .bind(p.created_at)
+        .execute(tx)
+        .await?;
     for s in &p.skus {
-        sqlx::query("INSERT INTO skus (id, shop_id, product_id, name, price, stock) VALUES ($1, $2, $3, $4, $5, $6)")
+        query("INSERT INTO skus (id, shop_id, product_id, name, price, stock) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&s.id)
             .bind(&p.shop_id)
             .bind(&p.id)
             .bind(&s.name)
             .bind(s.price)
             .bind(s.stock)
-            .execute(tx.conn())
+            .execute(tx)
             .await?;
     }
     Ok(())
 }
 
 async fn skus_of(tx: &mut Tx, product: &str) -> Result<Vec<Sku>> {
-    let rows =
-        sqlx::query("SELECT id, name, price, stock FROM skus WHERE product_id = $1 ORDER BY id")
-            .bind(product)
-            .fetch_all(tx.conn())
-            .await?;
+    let rows = query("SELECT id, name, price, stock FROM skus WHERE product_id = $1 ORDER BY id")
+        .bind(product)
+        .fetch_all(tx)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(Sku {
@@ -65,12 +62,12 @@ async fn skus_of(tx: &mut Tx, product: &str) -> Result<Vec<Sku>> {
 }
 
 pub async fn get_product(tx: &mut Tx, shop: &str, id: &str) -> Result<Option<Product>> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT id, shop_id, name, tags, created_at FROM products WHERE shop_id = $1 AND id = $2",
     )
     .bind(shop)
     .bind(id)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let skus = skus_of(tx, id).await?;
@@ -91,11 +88,11 @@ pub async fn list_products(
     limit: i64,
 ) -> Result<Vec<Product>> {
     let ids: Vec<String> =
-        sqlx::query("SELECT id FROM products WHERE shop_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+        query("SELECT id FROM products WHERE shop_id = $1 AND id > $2 ORDER BY id LIMIT $3")
             .bind(shop)
             .bind(after.unwrap_or(""))
             .bind(limit)
-            .fetch_all(tx.conn())
+            .fetch_all(tx)
             .await?
             .iter()
             .map(|r| get_str(r, "id"))
@@ -119,13 +116,13 @@ pub struct SkuInfo {
 }
 
 pub async fn get_sku(tx: &mut Tx, shop: &str, sku: &str) -> Result<Option<SkuInfo>> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT s.id, s.name, s.price, s.stock, s.product_id, p.name AS pname, p.tags FROM skus s \
          JOIN products p ON p.id = s.product_id WHERE s.shop_id = $1 AND s.id = $2",
     )
     .bind(shop)
     .bind(sku)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     row.map(|r| {
         Ok(SkuInfo {
@@ -146,23 +143,22 @@ pub async fn get_sku(tx: &mut Tx, shop: &str, sku: &str) -> Result<Option<SkuInf
 /// Takes `qty` units if that many are left, in one conditional update: the last unit is
 /// taken once however many buyers race for it.
 pub async fn take_stock(tx: &mut Tx, shop: &str, sku: &str, qty: i64) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE skus SET stock = stock - $3 WHERE shop_id = $1 AND id = $2 AND stock >= $3",
-    )
-    .bind(shop)
-    .bind(sku)
-    .bind(qty)
-    .execute(tx.conn())
-    .await?;
+    let r =
+        query("UPDATE skus SET stock = stock - $3 WHERE shop_id = $1 AND id = $2 AND stock >= $3")
+            .bind(shop)
+            .bind(sku)
+            .bind(qty)
+            .execute(tx)
+            .await?;
     Ok(r.rows_affected() == 1)
 }
 
 pub async fn return_stock(tx: &mut Tx, shop: &str, sku: &str, qty: i64) -> Result<()> {
-    sqlx::query("UPDATE skus SET stock = stock + $3 WHERE shop_id = $1 AND id = $2")
+    query("UPDATE skus SET stock = stock + $3 WHERE shop_id = $1 AND id = $2")
         .bind(shop)
         .bind(sku)
         .bind(qty)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(())
 }
@@ -174,12 +170,12 @@ pub async fn set_sku(
     price: Option<i64>,
     stock: Option<i64>,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE skus SET price = COALESCE($3, price), stock = COALESCE($4, stock) WHERE shop_id = $1 AND id = $2")
+    let r = query("UPDATE skus SET price = COALESCE($3, price), stock = COALESCE($4, stock) WHERE shop_id = $1 AND id = $2")
         .bind(shop)
         .bind(sku)
         .bind(price)
         .bind(stock)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(r.rows_affected() == 1)
 }

@@ -3,7 +3,7 @@
 //! runs, and its effects commit together with the "delivered" mark — so each event takes
 //! effect exactly once per plugin, across crashes and restarts.
 
-use crate::{AssertSqlSafe, Backend, Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str};
+use crate::{Backend, Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str, query};
 use serde::Serialize;
 
 pub async fn insert_event(
@@ -15,23 +15,23 @@ pub async fn insert_event(
     plugins: &[String],
     now: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO outbox_events (id, shop_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+    query("INSERT INTO outbox_events (id, shop_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(id)
         .bind(shop)
         .bind(kind)
         .bind(payload)
         .bind(now)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     for p in plugins {
-        sqlx::query(
+        query(
             "INSERT INTO event_deliveries (event_id, shop_id, plugin, status, attempts, next_attempt_at) VALUES ($1, $2, $3, 'pending', 0, $4)",
         )
         .bind(id)
         .bind(shop)
         .bind(p)
         .bind(now)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     }
     Ok(())
@@ -54,7 +54,7 @@ pub struct Delivery {
 
 const COLS: &str = "d.event_id, d.shop_id, d.plugin, e.kind, e.payload, d.status, d.attempts, d.next_attempt_at, d.last_error, d.delivered_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Delivery> {
+fn from_row(r: &crate::Row) -> Result<Delivery> {
     Ok(Delivery {
         event_id: get_str(r, "event_id")?,
         shop_id: get_str(r, "shop_id")?,
@@ -69,15 +69,24 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Delivery> {
     })
 }
 
-/// Pending deliveries that are due, oldest first (keys only; lock each with `lock`).
-pub async fn due(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query(
-        "SELECT event_id, plugin FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-         ORDER BY next_attempt_at, event_id LIMIT $2",
+/// Pending deliveries that are due, at most `per_shop` of each shop and `limit` in all,
+/// each shop's oldest first and shops in turn (keys only; lock each with `lock`).
+pub async fn due(
+    tx: &mut Tx,
+    now: i64,
+    per_shop: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    let rows = query(
+        "SELECT event_id, plugin FROM (\
+           SELECT event_id, plugin, next_attempt_at, ROW_NUMBER() OVER (PARTITION BY shop_id ORDER BY next_attempt_at, event_id) AS turn \
+           FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1\
+         ) AS due WHERE turn <= $2 ORDER BY turn, next_attempt_at LIMIT $3",
     )
     .bind(now)
+    .bind(per_shop)
     .bind(limit)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter()
         .map(|r| Ok((get_str(r, "event_id")?, get_str(r, "plugin")?)))
@@ -86,9 +95,9 @@ pub async fn due(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<(String, Strin
 
 /// Pending deliveries of one event (to deliver right after the change that caused it).
 pub async fn pending_for_event(tx: &mut Tx, event_id: &str) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query("SELECT event_id, plugin FROM event_deliveries WHERE event_id = $1 AND status = 'pending' ORDER BY plugin")
+    let rows = query("SELECT event_id, plugin FROM event_deliveries WHERE event_id = $1 AND status = 'pending' ORDER BY plugin")
         .bind(event_id)
-        .fetch_all(tx.conn())
+        .fetch_all(tx)
         .await?;
     rows.iter()
         .map(|r| Ok((get_str(r, "event_id")?, get_str(r, "plugin")?)))
@@ -98,28 +107,28 @@ pub async fn pending_for_event(tx: &mut Tx, event_id: &str) -> Result<Vec<(Strin
 /// Takes one pending delivery for this transaction; None if it was delivered meanwhile
 /// or another node holds it.
 pub async fn lock(tx: &mut Tx, event_id: &str, plugin: &str) -> Result<Option<Delivery>> {
-    let lock = if tx.backend() == Backend::Postgres {
+    let lock = if tx.backend() == Backend::Postgres && !tx.is_read_only() {
         " FOR UPDATE OF d SKIP LOCKED"
     } else {
         ""
     };
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row = query(format!(
         "SELECT {COLS} FROM event_deliveries d JOIN outbox_events e ON e.id = d.event_id \
          WHERE d.event_id = $1 AND d.plugin = $2 AND d.status = 'pending'{lock}"
-    )))
+    ))
     .bind(event_id)
     .bind(plugin)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn mark_delivered(tx: &mut Tx, event_id: &str, plugin: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE event_deliveries SET status = 'delivered', delivered_at = $3, attempts = attempts + 1 WHERE event_id = $1 AND plugin = $2")
+    query("UPDATE event_deliveries SET status = 'delivered', delivered_at = $3, attempts = attempts + 1 WHERE event_id = $1 AND plugin = $2")
         .bind(event_id)
         .bind(plugin)
         .bind(now)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(())
 }
@@ -134,7 +143,7 @@ pub async fn mark_failed(
     next: Option<i64>,
 ) -> Result<()> {
     let status = if next.is_some() { "pending" } else { "dead" };
-    sqlx::query(
+    query(
         "UPDATE event_deliveries SET status = $3, attempts = attempts + 1, last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at) \
          WHERE event_id = $1 AND plugin = $2",
     )
@@ -143,7 +152,7 @@ pub async fn mark_failed(
     .bind(status)
     .bind(error)
     .bind(next)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(())
 }
@@ -155,16 +164,28 @@ pub async fn list(
     status: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Delivery>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = query(format!(
         "SELECT {COLS} FROM event_deliveries d JOIN outbox_events e ON e.id = d.event_id \
          WHERE d.shop_id = $1 AND ($2 = '' OR d.status = $2) ORDER BY e.created_at DESC, d.event_id DESC LIMIT $3"
-    )))
+    ))
     .bind(shop)
     .bind(status.unwrap_or(""))
     .bind(limit)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Pending deliveries and due timers, for the backlog gauges.
+pub async fn backlog(tx: &mut Tx, now: i64) -> Result<(i64, i64)> {
+    let r = query(
+        "SELECT (SELECT count(*) FROM event_deliveries WHERE status = 'pending') AS events, \
+         (SELECT count(*) FROM plugin_timers WHERE due_at <= $1) AS timers",
+    )
+    .bind(now)
+    .fetch_one(tx)
+    .await?;
+    Ok((get_i64(&r, "events")?, get_i64(&r, "timers")?))
 }
 
 /// Puts a dead delivery back in the queue (the merchant asked to retry).
@@ -175,14 +196,14 @@ pub async fn requeue(
     plugin: &str,
     now: i64,
 ) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE event_deliveries SET status = 'pending', next_attempt_at = $4 WHERE shop_id = $1 AND event_id = $2 AND plugin = $3 AND status = 'dead'",
     )
     .bind(shop)
     .bind(event_id)
     .bind(plugin)
     .bind(now)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(r.rows_affected() == 1)
 }

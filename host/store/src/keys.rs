@@ -1,6 +1,6 @@
 //! API keys of shop staff and of the platform operator. Only a hash of the token is stored.
 
-use crate::{Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str};
+use crate::{Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str, query};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -15,7 +15,7 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<ApiKey> {
+fn from_row(r: &crate::Row) -> Result<ApiKey> {
     Ok(ApiKey {
         id: get_str(r, "id")?,
         shop_id: get_opt_str(r, "shop_id")?,
@@ -27,51 +27,50 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ApiKey> {
 }
 
 pub async fn insert(tx: &mut Tx, key: &ApiKey, token_hash: &str) -> Result<()> {
-    sqlx::query("INSERT INTO api_keys (id, shop_id, role, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    query("INSERT INTO api_keys (id, shop_id, role, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&key.id)
         .bind(&key.shop_id)
         .bind(&key.role)
         .bind(&key.name)
         .bind(token_hash)
         .bind(key.created_at)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(())
 }
 
 pub async fn find_by_hash(tx: &mut Tx, token_hash: &str) -> Result<Option<ApiKey>> {
-    let row = sqlx::query("SELECT id, shop_id, role, name, created_at, revoked_at FROM api_keys WHERE token_hash = $1")
+    let row = query("SELECT id, shop_id, role, name, created_at, revoked_at FROM api_keys WHERE token_hash = $1")
         .bind(token_hash)
-        .fetch_optional(tx.conn())
+        .fetch_optional(tx)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn list(tx: &mut Tx, shop: &str) -> Result<Vec<ApiKey>> {
-    let rows = sqlx::query("SELECT id, shop_id, role, name, created_at, revoked_at FROM api_keys WHERE shop_id = $1 ORDER BY created_at, id")
+    let rows = query("SELECT id, shop_id, role, name, created_at, revoked_at FROM api_keys WHERE shop_id = $1 ORDER BY created_at, id")
         .bind(shop)
-        .fetch_all(tx.conn())
+        .fetch_all(tx)
         .await?;
     rows.iter().map(from_row).collect()
 }
 
 pub async fn revoke(tx: &mut Tx, shop: &str, id: &str, now: i64) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE api_keys SET revoked_at = $3 WHERE shop_id = $1 AND id = $2 AND revoked_at IS NULL",
     )
     .bind(shop)
     .bind(id)
     .bind(now)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
 pub async fn count_operators(tx: &mut Tx) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM api_keys WHERE role = 'operator' AND revoked_at IS NULL",
-    )
-    .fetch_one(tx.conn())
-    .await?;
+    let row =
+        query("SELECT COUNT(*) AS n FROM api_keys WHERE role = 'operator' AND revoked_at IS NULL")
+            .fetch_one(tx)
+            .await?;
     get_i64(&row, "n")
 }

@@ -1,7 +1,7 @@
 //! The double-entry ledger. Postings are checked to balance in the domain before they get
 //! here; the store writes a posting and its entries in the caller's transaction.
 
-use crate::{Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str};
+use crate::{Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str, query};
 use baseplate_domain::{LedgerEntry, Money, Party, Posting};
 use serde::Serialize;
 
@@ -14,18 +14,18 @@ pub async fn post(
     p: &Posting,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO ledger_postings (id, shop_id, memo, source, order_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    query("INSERT INTO ledger_postings (id, shop_id, memo, source, order_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(id)
         .bind(shop)
         .bind(&p.memo)
         .bind(source)
         .bind(order_id)
         .bind(now)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     for e in &p.entries {
         let (kind, pid) = e.party.to_db();
-        sqlx::query(
+        query(
             "INSERT INTO ledger_entries (posting_id, shop_id, party_kind, party_id, account, amount, available_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
@@ -35,7 +35,7 @@ pub async fn post(
         .bind(&e.account)
         .bind(e.amount.0)
         .bind(e.available_at)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     }
     Ok(())
@@ -50,19 +50,22 @@ pub async fn balance(
     now: i64,
 ) -> Result<(i64, i64)> {
     let (kind, pid) = party.to_db();
-    let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total, \
-         CAST(COALESCE(SUM(CASE WHEN available_at IS NULL OR available_at <= $5 THEN amount ELSE 0 END), 0) AS BIGINT) AS available \
-         FROM ledger_entries WHERE shop_id = $1 AND party_kind = $2 AND party_id = $3 AND account = $4",
-    )
+    let row = query(format!(
+        "SELECT {}, {} FROM ledger_entries WHERE shop_id = $1 AND party_kind = $2 AND party_id = $3 AND account = $4",
+        split_sum("amount", "total"),
+        split_sum(
+            "CASE WHEN available_at IS NULL OR available_at <= $5 THEN amount ELSE 0 END",
+            "available"
+        ),
+    ))
     .bind(shop)
     .bind(kind)
     .bind(pid)
     .bind(account)
     .bind(now)
-    .fetch_one(tx.conn())
+    .fetch_one(tx)
     .await?;
-    Ok((get_i64(&row, "total")?, get_i64(&row, "available")?))
+    Ok((split(&row, "total")?, split(&row, "available")?))
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -77,21 +80,21 @@ pub struct PostingRecord {
 
 /// Newest first.
 pub async fn list(tx: &mut Tx, shop: &str, limit: i64) -> Result<Vec<PostingRecord>> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, memo, source, order_id, created_at FROM ledger_postings WHERE shop_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
     )
     .bind(shop)
     .bind(limit)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let id = get_str(r, "id")?;
-        let entries = sqlx::query(
+        let entries = query(
             "SELECT party_kind, party_id, account, amount, available_at FROM ledger_entries WHERE posting_id = $1 ORDER BY id",
         )
         .bind(&id)
-        .fetch_all(tx.conn())
+        .fetch_all(tx)
         .await?
         .iter()
         .map(|e| {
@@ -119,10 +122,30 @@ pub async fn list(tx: &mut Tx, shop: &str, limit: i64) -> Result<Vec<PostingReco
 
 /// Σ of every entry of the shop: zero whenever the books balance.
 pub async fn imbalance(tx: &mut Tx, shop: &str) -> Result<i64> {
-    let row =
-        sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS s FROM ledger_entries WHERE shop_id = $1")
-            .bind(shop)
-            .fetch_one(tx.conn())
-            .await?;
-    get_i64(&row, "s")
+    let row = query(format!(
+        "SELECT {} FROM ledger_entries WHERE shop_id = $1",
+        split_sum("amount", "s")
+    ))
+    .bind(shop)
+    .fetch_one(tx)
+    .await?;
+    split(&row, "s")
+}
+
+/// Sums that cannot overflow: each amount is summed as its billions and its remainder
+/// (both far from the i64 range however many rows there are), and the two are joined in
+/// 128 bits. Entries written before amounts were bounded (±i64::MAX) still read.
+fn split_sum(expr: &str, alias: &str) -> String {
+    format!(
+        "CAST(COALESCE(SUM(({expr}) / 1000000000), 0) AS BIGINT) AS {alias}_hi, \
+         CAST(COALESCE(SUM(({expr}) % 1000000000), 0) AS BIGINT) AS {alias}_lo"
+    )
+}
+
+/// Reads a `split_sum`, saturated to the i64 range (only corrupt data gets there).
+fn split(row: &crate::Row, alias: &str) -> Result<i64> {
+    let hi = get_i64(row, &format!("{alias}_hi"))? as i128;
+    let lo = get_i64(row, &format!("{alias}_lo"))? as i128;
+    let total = hi * 1_000_000_000 + lo;
+    Ok(total.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }

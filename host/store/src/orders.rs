@@ -2,7 +2,7 @@
 //! as separate columns; each line keeps its adjustments and final amount for refunds and
 //! commissions.
 
-use crate::{AssertSqlSafe, Result, Tx, get_i64, get_json, get_opt_i64, get_opt_str, get_str};
+use crate::{Result, Tx, get_i64, get_json, get_opt_i64, get_opt_str, get_str, query};
 use baseplate_domain::{LineAdjustment, OrderStatus, PaymentStatus, RefundState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -54,6 +54,10 @@ pub struct Order {
     pub paid_at: Option<i64>,
     pub closed_at: Option<i64>,
     pub lines: Vec<OrderLine>,
+    /// Moves on with every change of the order (see `update_state`): a plugin's decision
+    /// on an order commits only if the order is still at the version it read.
+    #[serde(default)]
+    pub version: i64,
 }
 
 impl Order {
@@ -71,7 +75,7 @@ impl Order {
 }
 
 pub async fn insert(tx: &mut Tx, o: &Order) -> Result<()> {
-    sqlx::query(
+    query(
         "INSERT INTO orders (id, shop_id, member_id, status, payment_status, refund_state, close_reason, hold, currency, \
          original_amount, discount, payable_amount, paid_amount, refunded_amount, attributes, plugin_inputs, created_at, expires_at, paid_at, closed_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
@@ -96,10 +100,10 @@ pub async fn insert(tx: &mut Tx, o: &Order) -> Result<()> {
     .bind(o.expires_at)
     .bind(o.paid_at)
     .bind(o.closed_at)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     for l in &o.lines {
-        sqlx::query(
+        query(
             "INSERT INTO order_lines (id, order_id, shop_id, idx, product_id, sku_id, quantity, unit_price, original_amount, discount, final_amount, refunded_amount, adjustments) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
@@ -116,20 +120,20 @@ pub async fn insert(tx: &mut Tx, o: &Order) -> Result<()> {
         .bind(l.final_amount)
         .bind(l.refunded_amount)
         .bind(serde_json::to_string(&l.adjustments).expect("serialize"))
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     }
     Ok(())
 }
 
 const COLS: &str = "id, shop_id, member_id, status, payment_status, refund_state, close_reason, hold, currency, original_amount, discount, \
-    payable_amount, paid_amount, refunded_amount, attributes, plugin_inputs, created_at, expires_at, paid_at, closed_at";
+    payable_amount, paid_amount, refunded_amount, attributes, plugin_inputs, created_at, expires_at, paid_at, closed_at, version";
 
 fn corrupt(what: &str, v: &str) -> crate::StoreError {
     crate::StoreError::Corrupt(format!("{what} {v:?}"))
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Order> {
+fn from_row(r: &crate::Row) -> Result<Order> {
     let status = get_str(r, "status")?;
     let payment = get_str(r, "payment_status")?;
     let refund = get_str(r, "refund_state")?;
@@ -157,16 +161,17 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Order> {
         paid_at: get_opt_i64(r, "paid_at")?,
         closed_at: get_opt_i64(r, "closed_at")?,
         lines: Vec::new(),
+        version: get_i64(r, "version")?,
     })
 }
 
 async fn lines_of(tx: &mut Tx, order: &str) -> Result<Vec<OrderLine>> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, idx, product_id, sku_id, quantity, unit_price, original_amount, discount, final_amount, refunded_amount, adjustments \
          FROM order_lines WHERE order_id = $1 ORDER BY idx",
     )
     .bind(order)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter()
         .map(|r| {
@@ -191,12 +196,12 @@ async fn lines_of(tx: &mut Tx, order: &str) -> Result<Vec<OrderLine>> {
 /// (PostgreSQL); state changes to an order always read it locked first.
 pub async fn get(tx: &mut Tx, shop: &str, id: &str, lock: bool) -> Result<Option<Order>> {
     let fu = if lock { tx.for_update() } else { "" };
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row = query(format!(
         "SELECT {COLS} FROM orders WHERE shop_id = $1 AND id = $2{fu}"
-    )))
+    ))
     .bind(shop)
     .bind(id)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let mut o = from_row(&r)?;
@@ -213,16 +218,16 @@ pub struct ListFilter<'a> {
 
 /// Newest first.
 pub async fn list(tx: &mut Tx, shop: &str, f: &ListFilter<'_>) -> Result<Vec<Order>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = query(format!(
         "SELECT {COLS} FROM orders WHERE shop_id = $1 AND ($2 = '' OR member_id = $2) AND ($3 = '' OR status = $3) \
          AND ($4 = '' OR id < $4) ORDER BY id DESC LIMIT $5"
-    )))
+    ))
     .bind(shop)
     .bind(f.member_id.unwrap_or(""))
     .bind(f.status.map(|s| s.as_str()).unwrap_or(""))
     .bind(f.before.unwrap_or(""))
     .bind(f.limit)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -233,11 +238,13 @@ pub async fn list(tx: &mut Tx, shop: &str, f: &ListFilter<'_>) -> Result<Vec<Ord
     Ok(out)
 }
 
-/// Writes back an order's state columns (after a transition decided in the domain).
+/// Writes back an order's state columns (after a transition decided in the domain) and
+/// moves its version on.
 pub async fn update_state(tx: &mut Tx, o: &Order) -> Result<()> {
-    sqlx::query(
+    query(
         "UPDATE orders SET status = $3, payment_status = $4, refund_state = $5, close_reason = $6, hold = $7, \
-         paid_amount = $8, refunded_amount = $9, paid_at = $10, closed_at = $11, attributes = $12 WHERE shop_id = $1 AND id = $2",
+         paid_amount = $8, refunded_amount = $9, paid_at = $10, closed_at = $11, attributes = $12, version = version + 1 \
+         WHERE shop_id = $1 AND id = $2",
     )
     .bind(&o.shop_id)
     .bind(&o.id)
@@ -251,29 +258,43 @@ pub async fn update_state(tx: &mut Tx, o: &Order) -> Result<()> {
     .bind(o.paid_at)
     .bind(o.closed_at)
     .bind(serde_json::to_string(&o.attributes).expect("serialize"))
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(())
 }
 
+/// The order's current version (None if there is no such order), locked for the rest of
+/// the write on PostgreSQL.
+pub async fn version(tx: &mut Tx, shop: &str, id: &str) -> Result<Option<i64>> {
+    let fu = tx.for_update();
+    let row = query(format!(
+        "SELECT version FROM orders WHERE shop_id = $1 AND id = $2{fu}"
+    ))
+    .bind(shop)
+    .bind(id)
+    .fetch_optional(tx)
+    .await?;
+    row.map(|r| get_i64(&r, "version")).transpose()
+}
+
 pub async fn add_line_refund(tx: &mut Tx, shop: &str, line_id: &str, amount: i64) -> Result<()> {
-    sqlx::query("UPDATE order_lines SET refunded_amount = refunded_amount + $3 WHERE shop_id = $1 AND id = $2")
+    query("UPDATE order_lines SET refunded_amount = refunded_amount + $3 WHERE shop_id = $1 AND id = $2")
         .bind(shop)
         .bind(line_id)
         .bind(amount)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(())
 }
 
 /// Unpaid orders whose payment window has passed, oldest first.
 pub async fn expired_unpaid(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT shop_id, id FROM orders WHERE status = 'pending_payment' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
     )
     .bind(now)
     .bind(limit)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter()
         .map(|r| Ok((get_str(r, "shop_id")?, get_str(r, "id")?)))

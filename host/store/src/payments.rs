@@ -1,6 +1,6 @@
 //! Payment intents, applied provider notifications, and refunds.
 
-use crate::{AssertSqlSafe, Result, Tx, get_i64, get_json, get_opt_i64, get_str};
+use crate::{Result, Tx, get_i64, get_json, get_opt_i64, get_str, query};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize)]
@@ -18,7 +18,7 @@ pub struct Payment {
 
 const COLS: &str = "id, shop_id, order_id, amount, currency, status, created_at, settled_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
+fn from_row(r: &crate::Row) -> Result<Payment> {
     Ok(Payment {
         id: get_str(r, "id")?,
         shop_id: get_str(r, "shop_id")?,
@@ -32,9 +32,9 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
 }
 
 pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<()> {
-    sqlx::query(AssertSqlSafe(format!(
+    query(format!(
         "INSERT INTO payments ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-    )))
+    ))
     .bind(&p.id)
     .bind(&p.shop_id)
     .bind(&p.order_id)
@@ -43,7 +43,7 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<()> {
     .bind(&p.status)
     .bind(p.created_at)
     .bind(p.settled_at)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(())
 }
@@ -51,22 +51,20 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<()> {
 /// By id alone: provider callbacks name the payment, and the payment names its shop.
 pub async fn get(tx: &mut Tx, id: &str, lock: bool) -> Result<Option<Payment>> {
     let fu = if lock { tx.for_update() } else { "" };
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {COLS} FROM payments WHERE id = $1{fu}"
-    )))
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?;
+    let row = query(format!("SELECT {COLS} FROM payments WHERE id = $1{fu}"))
+        .bind(id)
+        .fetch_optional(tx)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn for_order(tx: &mut Tx, shop: &str, order: &str) -> Result<Vec<Payment>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = query(format!(
         "SELECT {COLS} FROM payments WHERE shop_id = $1 AND order_id = $2 ORDER BY created_at, id"
-    )))
+    ))
     .bind(shop)
     .bind(order)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter().map(from_row).collect()
 }
@@ -77,14 +75,12 @@ pub async fn set_status(
     status: &str,
     settled_at: Option<i64>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE payments SET status = $2, settled_at = COALESCE($3, settled_at) WHERE id = $1",
-    )
-    .bind(id)
-    .bind(status)
-    .bind(settled_at)
-    .execute(tx.conn())
-    .await?;
+    query("UPDATE payments SET status = $2, settled_at = COALESCE($3, settled_at) WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(settled_at)
+        .execute(tx)
+        .await?;
     Ok(())
 }
 
@@ -97,7 +93,7 @@ pub async fn record_notification(
     outcome: &str,
     now: i64,
 ) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "INSERT INTO payment_notifications (provider_event_id, payment_id, kind, outcome, received_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (provider_event_id) DO NOTHING",
     )
@@ -106,15 +102,15 @@ pub async fn record_notification(
     .bind(kind)
     .bind(outcome)
     .bind(now)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
 pub async fn notification_outcome(tx: &mut Tx, event_id: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT outcome FROM payment_notifications WHERE provider_event_id = $1")
+    let row = query("SELECT outcome FROM payment_notifications WHERE provider_event_id = $1")
         .bind(event_id)
-        .fetch_optional(tx.conn())
+        .fetch_optional(tx)
         .await?;
     row.map(|r| get_str(&r, "outcome")).transpose()
 }
@@ -140,12 +136,12 @@ pub struct Refund {
 }
 
 pub async fn get_refund(tx: &mut Tx, shop: &str, id: &str) -> Result<Option<Refund>> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT id, shop_id, order_id, amount, lines, reason, request_hash, created_at FROM refunds WHERE shop_id = $1 AND id = $2",
     )
     .bind(shop)
     .bind(id)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     row.map(|r| {
         Ok(Refund {
@@ -163,7 +159,7 @@ pub async fn get_refund(tx: &mut Tx, shop: &str, id: &str) -> Result<Option<Refu
 }
 
 pub async fn insert_refund(tx: &mut Tx, r: &Refund) -> Result<()> {
-    sqlx::query(
+    query(
         "INSERT INTO refunds (shop_id, id, order_id, amount, lines, reason, request_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&r.shop_id)
@@ -174,18 +170,18 @@ pub async fn insert_refund(tx: &mut Tx, r: &Refund) -> Result<()> {
     .bind(&r.reason)
     .bind(&r.request_hash)
     .bind(r.created_at)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(())
 }
 
 pub async fn refunds_for_order(tx: &mut Tx, shop: &str, order: &str) -> Result<Vec<Refund>> {
-    let ids: Vec<String> = sqlx::query(
+    let ids: Vec<String> = query(
         "SELECT id FROM refunds WHERE shop_id = $1 AND order_id = $2 ORDER BY created_at, id",
     )
     .bind(shop)
     .bind(order)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?
     .iter()
     .map(|r| get_str(r, "id"))

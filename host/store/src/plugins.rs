@@ -1,7 +1,7 @@
 //! Plugin packages (the registry's rows), per-shop installations, and per-shop plugin
 //! health: call counters, recorded failures, and the circuit breaker's state.
 
-use crate::{AssertSqlSafe, Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str};
+use crate::{Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str, query};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -23,8 +23,7 @@ pub struct PackageRow {
 const PKG_COLS: &str =
     "name, version, wit, manifest, digest, publisher_key, signature, state, created_at";
 
-fn pkg_from_row(r: &sqlx::any::AnyRow, with_component: bool) -> Result<PackageRow> {
-    use sqlx::Row;
+fn pkg_from_row(r: &crate::Row, with_component: bool) -> Result<PackageRow> {
     Ok(PackageRow {
         name: get_str(r, "name")?,
         version: get_str(r, "version")?,
@@ -32,7 +31,7 @@ fn pkg_from_row(r: &sqlx::any::AnyRow, with_component: bool) -> Result<PackageRo
         manifest: get_str(r, "manifest")?,
         digest: get_str(r, "digest")?,
         component: if with_component {
-            r.try_get::<Vec<u8>, _>("component")?
+            crate::get_bytes(r, "component")?
         } else {
             Vec::new()
         },
@@ -46,7 +45,7 @@ fn pkg_from_row(r: &sqlx::any::AnyRow, with_component: bool) -> Result<PackageRo
 /// Inserts a package version; false if that name@version already exists (versions are
 /// immutable once published).
 pub async fn insert_package(tx: &mut Tx, p: &PackageRow) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "INSERT INTO plugin_packages (name, version, wit, manifest, digest, component, publisher_key, signature, state, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name, version) DO NOTHING",
     )
@@ -60,7 +59,7 @@ pub async fn insert_package(tx: &mut Tx, p: &PackageRow) -> Result<bool> {
     .bind(&p.signature)
     .bind(&p.state)
     .bind(p.created_at)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     Ok(r.rows_affected() == 1)
 }
@@ -76,23 +75,23 @@ pub async fn get_package(
     } else {
         PKG_COLS.to_string()
     };
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row = query(format!(
         "SELECT {cols} FROM plugin_packages WHERE name = $1 AND version = $2"
-    )))
+    ))
     .bind(name)
     .bind(version)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     row.map(|r| pkg_from_row(&r, with_component)).transpose()
 }
 
 /// Every version of every package (without component bytes), by name then creation.
 pub async fn list_packages(tx: &mut Tx, name: Option<&str>) -> Result<Vec<PackageRow>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = query(format!(
         "SELECT {PKG_COLS} FROM plugin_packages WHERE ($1 = '' OR name = $1) ORDER BY name, created_at, version"
-    )))
+    ))
     .bind(name.unwrap_or(""))
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter().map(|r| pkg_from_row(r, false)).collect()
 }
@@ -103,11 +102,11 @@ pub async fn set_package_state(
     version: &str,
     state: &str,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE plugin_packages SET state = $3 WHERE name = $1 AND version = $2")
+    let r = query("UPDATE plugin_packages SET state = $3 WHERE name = $1 AND version = $2")
         .bind(name)
         .bind(version)
         .bind(state)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(r.rows_affected() == 1)
 }
@@ -127,11 +126,15 @@ pub struct Installation {
     pub tripped_until: Option<i64>,
     pub installed_at: i64,
     pub updated_at: i64,
+    /// How often the breaker tripped lately: each trip lasts twice as long as the last.
+    pub trips: i64,
+    /// Why the breaker last tripped, for the merchant.
+    pub tripped_reason: Option<String>,
 }
 
-const INST_COLS: &str = "shop_id, plugin, version_req, version, pinned, previous_version, config, enabled, consecutive_failures, tripped_until, installed_at, updated_at";
+const INST_COLS: &str = "shop_id, plugin, version_req, version, pinned, previous_version, config, enabled, consecutive_failures, tripped_until, installed_at, updated_at, trips, tripped_reason";
 
-fn inst_from_row(r: &sqlx::any::AnyRow) -> Result<Installation> {
+fn inst_from_row(r: &crate::Row) -> Result<Installation> {
     Ok(Installation {
         shop_id: get_str(r, "shop_id")?,
         plugin: get_str(r, "plugin")?,
@@ -145,17 +148,20 @@ fn inst_from_row(r: &sqlx::any::AnyRow) -> Result<Installation> {
         tripped_until: get_opt_i64(r, "tripped_until")?,
         installed_at: get_i64(r, "installed_at")?,
         updated_at: get_i64(r, "updated_at")?,
+        trips: get_i64(r, "trips")?,
+        tripped_reason: get_opt_str(r, "tripped_reason")?,
     })
 }
 
 /// Inserts or replaces the shop's installation of a plugin.
 pub async fn upsert_installation(tx: &mut Tx, i: &Installation) -> Result<()> {
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO installations ({INST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+    query(format!(
+        "INSERT INTO installations ({INST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (shop_id, plugin) DO UPDATE SET version_req = excluded.version_req, version = excluded.version, \
          pinned = excluded.pinned, previous_version = excluded.previous_version, config = excluded.config, enabled = excluded.enabled, \
-         consecutive_failures = excluded.consecutive_failures, tripped_until = excluded.tripped_until, updated_at = excluded.updated_at"
-    )))
+         consecutive_failures = excluded.consecutive_failures, tripped_until = excluded.tripped_until, updated_at = excluded.updated_at, \
+         trips = excluded.trips, tripped_reason = excluded.tripped_reason"
+    ))
     .bind(&i.shop_id)
     .bind(&i.plugin)
     .bind(&i.version_req)
@@ -168,7 +174,9 @@ pub async fn upsert_installation(tx: &mut Tx, i: &Installation) -> Result<()> {
     .bind(i.tripped_until)
     .bind(i.installed_at)
     .bind(i.updated_at)
-    .execute(tx.conn())
+    .bind(i.trips)
+    .bind(&i.tripped_reason)
+    .execute(tx)
     .await?;
     Ok(())
 }
@@ -178,31 +186,31 @@ pub async fn get_installation(
     shop: &str,
     plugin: &str,
 ) -> Result<Option<Installation>> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row = query(format!(
         "SELECT {INST_COLS} FROM installations WHERE shop_id = $1 AND plugin = $2"
-    )))
+    ))
     .bind(shop)
     .bind(plugin)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     row.as_ref().map(inst_from_row).transpose()
 }
 
 pub async fn list_installations(tx: &mut Tx, shop: &str) -> Result<Vec<Installation>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = query(format!(
         "SELECT {INST_COLS} FROM installations WHERE shop_id = $1 ORDER BY plugin"
-    )))
+    ))
     .bind(shop)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter().map(inst_from_row).collect()
 }
 
 pub async fn delete_installation(tx: &mut Tx, shop: &str, plugin: &str) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM installations WHERE shop_id = $1 AND plugin = $2")
+    let r = query("DELETE FROM installations WHERE shop_id = $1 AND plugin = $2")
         .bind(shop)
         .bind(plugin)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(r.rows_affected() == 1)
 }
@@ -224,7 +232,7 @@ pub async fn record_call(
     now: i64,
 ) -> Result<i64> {
     let failed = failure.is_some() as i64;
-    sqlx::query(
+    query(
         "INSERT INTO plugin_calls (shop_id, plugin, hook, calls, failures, total_us) VALUES ($1, $2, $3, $6, $4, $5) \
          ON CONFLICT (shop_id, plugin, hook) DO UPDATE SET calls = plugin_calls.calls + excluded.calls, \
          failures = plugin_calls.failures + excluded.failures, total_us = plugin_calls.total_us + excluded.total_us",
@@ -235,10 +243,10 @@ pub async fn record_call(
     .bind(failed)
     .bind(duration_us)
     .bind(calls)
-    .execute(tx.conn())
+    .execute(tx)
     .await?;
     if let Some((kind, message)) = failure {
-        sqlx::query(
+        query(
             "INSERT INTO plugin_failures (shop_id, plugin, version, hook, kind, message, duration_us, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(shop)
@@ -249,42 +257,62 @@ pub async fn record_call(
         .bind(message)
         .bind(duration_us)
         .bind(now)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
-        sqlx::query("UPDATE installations SET consecutive_failures = consecutive_failures + 1 WHERE shop_id = $1 AND plugin = $2")
+        query("UPDATE installations SET consecutive_failures = consecutive_failures + 1 WHERE shop_id = $1 AND plugin = $2")
             .bind(shop)
             .bind(plugin)
-            .execute(tx.conn())
+            .execute(tx)
             .await?;
     } else if reset_streak {
-        sqlx::query("UPDATE installations SET consecutive_failures = 0 WHERE shop_id = $1 AND plugin = $2 AND consecutive_failures <> 0")
+        query("UPDATE installations SET consecutive_failures = 0 WHERE shop_id = $1 AND plugin = $2 AND consecutive_failures <> 0")
             .bind(shop)
             .bind(plugin)
-            .execute(tx.conn())
+            .execute(tx)
             .await?;
     }
     if failure.is_none() {
         return Ok(0);
     }
-    let row = sqlx::query(
-        "SELECT consecutive_failures FROM installations WHERE shop_id = $1 AND plugin = $2",
-    )
-    .bind(shop)
-    .bind(plugin)
-    .fetch_optional(tx.conn())
-    .await?;
+    let row =
+        query("SELECT consecutive_failures FROM installations WHERE shop_id = $1 AND plugin = $2")
+            .bind(shop)
+            .bind(plugin)
+            .fetch_optional(tx)
+            .await?;
     Ok(match row {
         Some(r) => get_i64(&r, "consecutive_failures")?,
         None => 0,
     })
 }
 
-pub async fn trip(tx: &mut Tx, shop: &str, plugin: &str, until: i64) -> Result<()> {
-    sqlx::query("UPDATE installations SET tripped_until = $3, consecutive_failures = 0 WHERE shop_id = $1 AND plugin = $2")
+/// Clears a failure streak after a success.
+pub async fn reset_streak(tx: &mut Tx, shop: &str, plugin: &str) -> Result<()> {
+    query("UPDATE installations SET consecutive_failures = 0 WHERE shop_id = $1 AND plugin = $2 AND consecutive_failures <> 0")
+        .bind(shop)
+        .bind(plugin)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Trips the breaker until `until`, as the `trips`-th trip in a row, with the reason the
+/// merchant reads.
+pub async fn trip(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: &str,
+    until: i64,
+    trips: i64,
+    reason: &str,
+) -> Result<()> {
+    query("UPDATE installations SET tripped_until = $3, consecutive_failures = 0, trips = $4, tripped_reason = $5 WHERE shop_id = $1 AND plugin = $2")
         .bind(shop)
         .bind(plugin)
         .bind(until)
-        .execute(tx.conn())
+        .bind(trips)
+        .bind(reason)
+        .execute(tx)
         .await?;
     Ok(())
 }
@@ -307,14 +335,14 @@ pub async fn list_failures(
     plugin: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Failure>> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, plugin, version, hook, kind, message, duration_us, created_at FROM plugin_failures \
          WHERE shop_id = $1 AND ($2 = '' OR plugin = $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(shop)
     .bind(plugin.unwrap_or(""))
     .bind(limit)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter()
         .map(|r| {
@@ -342,9 +370,9 @@ pub struct CallStats {
 }
 
 pub async fn call_stats(tx: &mut Tx, shop: &str) -> Result<Vec<CallStats>> {
-    let rows = sqlx::query("SELECT plugin, hook, calls, failures, total_us FROM plugin_calls WHERE shop_id = $1 ORDER BY plugin, hook")
+    let rows = query("SELECT plugin, hook, calls, failures, total_us FROM plugin_calls WHERE shop_id = $1 ORDER BY plugin, hook")
         .bind(shop)
-        .fetch_all(tx.conn())
+        .fetch_all(tx)
         .await?;
     rows.iter()
         .map(|r| {
@@ -374,13 +402,13 @@ pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<Installed
         .map(|c| format!("i.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = query(format!(
         "SELECT {cols}, p.name, p.version AS pversion, p.wit, p.manifest, p.digest, p.publisher_key, p.signature, p.state, \
          p.created_at AS pcreated_at FROM installations i JOIN plugin_packages p ON p.name = i.plugin AND p.version = i.version \
          WHERE i.shop_id = $1 ORDER BY i.plugin"
-    )))
+    ))
     .bind(shop)
-    .fetch_all(tx.conn())
+    .fetch_all(tx)
     .await?;
     rows.iter()
         .map(|r| {
@@ -404,19 +432,19 @@ pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<Installed
 }
 
 pub async fn get_setting(tx: &mut Tx, name: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+    let row = query("SELECT value FROM settings WHERE name = $1")
         .bind(name)
-        .fetch_optional(tx.conn())
+        .fetch_optional(tx)
         .await?;
     row.map(|r| get_str(&r, "value")).transpose()
 }
 
 /// Sets a setting unless it exists; returns the value that is stored.
 pub async fn init_setting(tx: &mut Tx, name: &str, value: &str) -> Result<String> {
-    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+    query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(value)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(get_setting(tx, name)
         .await?

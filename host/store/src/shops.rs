@@ -1,6 +1,6 @@
 //! Shops (tenants) and idempotency records.
 
-use crate::{Result, Tx, get_i64, get_str};
+use crate::{Result, Tx, get_i64, get_str, query};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -13,23 +13,23 @@ pub struct Shop {
 }
 
 pub async fn insert(tx: &mut Tx, shop: &Shop) -> Result<()> {
-    sqlx::query("INSERT INTO shops (id, name, currency, payment_timeout_secs, created_at) VALUES ($1, $2, $3, $4, $5)")
+    query("INSERT INTO shops (id, name, currency, payment_timeout_secs, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&shop.id)
         .bind(&shop.name)
         .bind(&shop.currency)
         .bind(shop.payment_timeout_secs)
         .bind(shop.created_at)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(())
 }
 
 pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<Shop>> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT id, name, currency, payment_timeout_secs, created_at FROM shops WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(tx.conn())
+    .fetch_optional(tx)
     .await?;
     row.map(|r| {
         Ok(Shop {
@@ -49,11 +49,11 @@ pub async fn update_settings(
     name: &str,
     payment_timeout_secs: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE shops SET name = $2, payment_timeout_secs = $3 WHERE id = $1")
+    query("UPDATE shops SET name = $2, payment_timeout_secs = $3 WHERE id = $1")
         .bind(id)
         .bind(name)
         .bind(payment_timeout_secs)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(())
 }
@@ -72,11 +72,11 @@ pub async fn idempotency_get(
     scope: &str,
     key: &str,
 ) -> Result<Option<IdempotentResponse>> {
-    let row = sqlx::query("SELECT request_hash, status, body FROM idempotency_keys WHERE shop_id = $1 AND scope = $2 AND key = $3")
+    let row = query("SELECT request_hash, status, body FROM idempotency_keys WHERE shop_id = $1 AND scope = $2 AND key = $3")
         .bind(shop)
         .bind(scope)
         .bind(key)
-        .fetch_optional(tx.conn())
+        .fetch_optional(tx)
         .await?;
     row.map(|r| {
         Ok(IdempotentResponse {
@@ -98,7 +98,7 @@ pub async fn idempotency_put(
     resp: &IdempotentResponse,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO idempotency_keys (shop_id, scope, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    query("INSERT INTO idempotency_keys (shop_id, scope, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(shop)
         .bind(scope)
         .bind(key)
@@ -106,7 +106,7 @@ pub async fn idempotency_put(
         .bind(resp.status as i64)
         .bind(&resp.body)
         .bind(now)
-        .execute(tx.conn())
+        .execute(tx)
         .await?;
     Ok(())
 }

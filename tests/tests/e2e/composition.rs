@@ -626,7 +626,7 @@ async fn refusals(app: &TestApp) {
     assert_eq!(s.employee_stats(app).await["orders"], 0);
     assert_eq!(s.catalog_stock(app, &s.tea_product).await, STOCK);
     assert_eq!(s.catalog_stock(app, &s.teapot_product).await, STOCK);
-    let mut tx = app.platform().db.begin().await.unwrap();
+    let mut tx = app.platform().db.read().await.unwrap();
     let timers = baseplate_store::state::list_timers(&mut tx, &s.id, "live-sale")
         .await
         .unwrap();

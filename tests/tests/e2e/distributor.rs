@@ -200,7 +200,7 @@ impl<'a> Shop<'a> {
         let mut r = [0u8; 8];
         getrandom::fill(&mut r).unwrap();
         let event_id = format!("evt_replay_{}", hex::encode(r));
-        let mut tx = self.app.platform().db.begin().await.unwrap();
+        let mut tx = self.app.platform().db.write("").await.unwrap();
         baseplate_store::events::insert_event(
             &mut tx,
             &event_id,
@@ -754,7 +754,7 @@ async fn redeliveries(app: &TestApp) {
         .await;
     assert_eq!(st, 201, "{p}");
     let pid = p["payment"]["id"].as_str().unwrap();
-    let (ts, sig, body) = app.platform().sandbox_pay(&s.id, pid).await.unwrap();
+    let (ts, sig, body) = app.platform().sandbox_pay(&s.id, pid, None).await.unwrap();
     for expected in ["applied", "duplicate", "duplicate"] {
         let (st, out) = app
             .callback(Some(ts.to_string()), Some(sig.clone()), &body)

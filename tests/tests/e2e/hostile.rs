@@ -66,12 +66,11 @@ async fn failures(app: &TestApp, owner: &str) -> Vec<Value> {
 
 /// A key of the hostile plugin's state in `shop`, read straight from the database.
 async fn state_of(app: &TestApp, shop: &str, key: &str) -> Option<Vec<u8>> {
-    let mut tx = app.platform().db.begin().await.expect("begin");
-    // The transaction is dropped (rolled back) here, before any further request: on SQLite
-    // the pool has one connection.
+    let mut tx = app.platform().db.read().await.expect("begin");
     baseplate_store::state::get(&mut tx, shop, "hostile", key)
         .await
         .expect("read plugin state")
+        .map(|e| e.value)
 }
 
 async fn healthz(app: &TestApp) -> u16 {
@@ -232,24 +231,18 @@ async fn other_shops_are_served_while_a_plugin_spins() {
         })
     };
 
-    // Bounded polling until the spinning call holds its transaction: on SQLite the pool's
-    // single connection is then busy, so taking it does not succeed promptly.
-    let mut in_flight = false;
-    for _ in 0..200 {
-        match tokio::time::timeout(Duration::from_millis(50), app.platform().db.begin()).await {
-            Err(_) => {
-                in_flight = true;
-                break;
-            }
-            Ok(tx) => drop(tx.expect("begin")),
-        }
-        assert!(
-            !spin.is_finished(),
-            "the spin call ended before it was seen"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(in_flight, "the spinning call never started");
+    // Let the spinning call start; it runs until its deadline (300 ms).
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(
+        !spin.is_finished(),
+        "the spin call ended before it was seen"
+    );
+    // A spinning plugin holds no database writer: a write starts at once meanwhile.
+    let tx = tokio::time::timeout(Duration::from_millis(50), app.platform().db.write("probe"))
+        .await
+        .expect("the writer is free while another shop's plugin spins")
+        .expect("begin");
+    drop(tx);
 
     // The HTTP runtime is not stalled by the spinning plugin.
     let started = Instant::now();

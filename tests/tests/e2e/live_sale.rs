@@ -151,7 +151,7 @@ fn assert_refused(st: u16, b: &Value, needle: &str) {
 
 /// The plugin's pending timers in this shop.
 async fn timers(app: &TestApp, shop: &str) -> Vec<baseplate_store::state::Timer> {
-    let mut tx = app.platform().db.begin().await.unwrap();
+    let mut tx = app.platform().db.read().await.unwrap();
     let t = baseplate_store::state::list_timers(&mut tx, shop, PLUGIN)
         .await
         .unwrap();
@@ -161,7 +161,7 @@ async fn timers(app: &TestApp, shop: &str) -> Vec<baseplate_store::state::Timer>
 
 /// Puts timer `name` back in the queue, due now, as if it were delivered a second time.
 async fn replay_timer(app: &TestApp, shop: &str, name: &str, payload: &[u8]) {
-    let mut tx = app.platform().db.begin().await.unwrap();
+    let mut tx = app.platform().db.write("").await.unwrap();
     baseplate_store::state::schedule_timer(&mut tx, shop, PLUGIN, name, app.clock.now(), payload)
         .await
         .unwrap();
@@ -171,7 +171,7 @@ async fn replay_timer(app: &TestApp, shop: &str, name: &str, payload: &[u8]) {
 /// Delivers the plugin's `kind` event about `order_id` once more, as a redelivery would:
 /// a new outbox row with the same payload, run through the real delivery path.
 async fn redeliver(app: &TestApp, shop: &str, kind: &str, order_id: &str, tag: &str) {
-    let mut tx = app.platform().db.begin().await.unwrap();
+    let mut tx = app.platform().db.write("").await.unwrap();
     let all = baseplate_store::events::list(&mut tx, shop, Some("delivered"), 500)
         .await
         .unwrap();
@@ -198,7 +198,7 @@ async fn redeliver(app: &TestApp, shop: &str, kind: &str, order_id: &str, tag: &
     .unwrap();
     tx.commit().await.unwrap();
     app.platform().deliver_event(&id).await;
-    let mut tx = app.platform().db.begin().await.unwrap();
+    let mut tx = app.platform().db.read().await.unwrap();
     let again = baseplate_store::events::list(&mut tx, shop, Some("delivered"), 500)
         .await
         .unwrap();

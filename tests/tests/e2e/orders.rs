@@ -158,11 +158,20 @@ async fn idempotency(app: &TestApp) {
     // The same key with another body.
     let (st, b) = order_with_key(app, &buyer, &lines(&sku, 3), Some("key-1")).await;
     assert_error(st, &b, 409, "conflict", &["Idempotency-Key", "key-1"]);
-    // The same key and body for another buyer is another request.
-    let (st, b) = order_with_key(app, &other_buyer, &body, Some("key-1")).await;
-    assert_error(st, &b, 409, "conflict", &["key-1"]);
-    assert_eq!(stock(app, &owner, &product).await, 8);
-    assert_eq!(order_ids(app, &owner).await.len(), 1);
+    // Keys are scoped per caller (as Stripe scopes them per API key): another buyer using
+    // the same key makes their own order and never sees the first buyer's.
+    let (st, other) = order_with_key(app, &other_buyer, &body, Some("key-1")).await;
+    assert_eq!(st, 201, "{other}");
+    assert_ne!(other["id"], id.as_str(), "another buyer's order: {other}");
+    assert_ne!(other["member_id"], first["member_id"]);
+    let (st, again) = order_with_key(app, &other_buyer, &body, Some("key-1")).await;
+    assert_eq!(
+        (st, &again["id"]),
+        (201, &other["id"]),
+        "their own retry replays theirs"
+    );
+    assert_eq!(stock(app, &owner, &product).await, 6);
+    assert_eq!(order_ids(app, &owner).await.len(), 2);
     // Bad keys are named.
     let long = "k".repeat(129);
     let (st, b) = order_with_key(app, &buyer, &body, Some(&long)).await;
@@ -175,13 +184,13 @@ async fn idempotency(app: &TestApp) {
     assert_eq!(st, 201, "{b}");
     assert_ne!(a["id"], b["id"]);
     assert_ne!(a["id"], id.as_str());
-    assert_eq!(stock(app, &owner, &product).await, 4);
-    assert_eq!(order_ids(app, &owner).await.len(), 3);
+    assert_eq!(stock(app, &owner, &product).await, 2);
+    assert_eq!(order_ids(app, &owner).await.len(), 4);
     // A new key is a new order too.
     let (st, c) = order_with_key(app, &buyer, &body, Some("key-2")).await;
     assert_eq!(st, 201, "{c}");
     assert_ne!(c["id"], id.as_str());
-    assert_eq!(stock(app, &owner, &product).await, 2);
+    assert_eq!(stock(app, &owner, &product).await, 0);
 }
 
 // ---- payment timeout -------------------------------------------------------------------
