@@ -26,10 +26,10 @@ mod model;
 mod tests;
 
 use baseplate_sdk::{
-    Actor, Adjustment, Attribute, CallContext, Cart, Event, Order, Plugin, PluginError, PriceStage,
-    Result,
+    Actor, Adjustment, Attribute, CallContext, Cart, ConfigContext, Event, Order, Plugin,
+    PriceStage, Result,
 };
-use fields::{Fields, int_in};
+use fields::{int_in, read_config};
 
 /// The plugin, as the host sees it.
 pub struct GroupBuy;
@@ -42,18 +42,12 @@ struct Config {
 
 impl Config {
     fn parse(text: &str) -> Result<Config> {
-        let read = || {
-            let mut f = Fields::parse(text, &["default_validity_hours"])?;
-            let hours = f.get(
+        let hours = read_config(text, &["default_validity_hours"], |f| {
+            f.get(
                 "default_validity_hours",
                 "an integer 1..=720 (hours)",
                 int_in(1..=720),
-            )?;
-            f.finish()?;
-            Ok(hours)
-        };
-        let hours = read().map_err(|e: PluginError| {
-            PluginError::invalid(format!("invalid config: {}", e.message()))
+            )
         })?;
         Ok(Config {
             default_validity_hours: hours.unwrap_or(24) as u32,
@@ -66,7 +60,7 @@ impl Config {
 }
 
 impl Plugin for GroupBuy {
-    fn validate_config(config: &str) -> Result<()> {
+    fn validate_config(_ctx: &ConfigContext, config: &str) -> Result<()> {
         Config::parse(config).map(drop)
     }
 

@@ -1,0 +1,1 @@
+//! Building reproducible components (doc page).

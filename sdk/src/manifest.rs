@@ -1,0 +1,1 @@
+//! The manifest reference (doc page).
