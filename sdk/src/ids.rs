@@ -1,4 +1,4 @@
-//! Fresh ids for the records a plugin keeps in its [`state`](crate::state).
+//! Fresh ids for the records a plugin keeps in its [`state`] (keys `<dir>/<id>`).
 //!
 //! ```
 //! use baseplate_sdk::{ids, state, testing::MockHost};

@@ -9,7 +9,7 @@
 //! [`ids`] (fresh ids), [`money`] (apportioning, display), [`fields`] (config and input
 //! reading with errors that name the field), the actor checks [`Actor::staff_only`] and
 //! [`Actor::member_only`]. Build with `cargo build --target wasm32-wasip2 --release`
-//! (see [`build`](crate::build) for reproducible components).
+//! (see [`build`] for reproducible components).
 //!
 //! On native targets the helpers run against an in-memory [`testing::MockHost`] that reads
 //! the plugin's `plugin.toml` and enforces it and the host's [`limits`], so a plugin's

@@ -1,1 +1,3 @@
-//! The manifest reference (doc page).
+//! The `plugin.toml` reference: every field, its allowed values, and examples.
+//!
+#![doc = include_str!("manifest.md")]
