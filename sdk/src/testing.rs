@@ -1635,6 +1635,7 @@ pub fn buyer(id: &str) -> Actor {
     Actor::Member(id.into())
 }
 
+#[track_caller]
 fn assert_error<T: std::fmt::Debug>(result: Result<T>, kind: &str, needle: &str) {
     match result {
         Err(e) if e.kind() == kind && e.message().contains(needle) => {}
