@@ -681,7 +681,7 @@ pub trait Plugin {
     /// ```
     fn handle_action(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
         let _ = (ctx, actor, input);
-        Err(PluginError::not_found(format!("unknown action `{name}`")))
+        Err(PluginError::unknown_action(name))
     }
 
     /// A timer scheduled with [`timers::schedule`] is due. The default ignores it.
@@ -780,6 +780,17 @@ impl PluginError {
         PluginError::Internal(msg.into())
     }
 
+    /// The answer to an action the plugin does not know: not-found, "unknown action
+    /// `name`" (what the default [`Plugin::handle_action`] returns).
+    ///
+    /// ```
+    /// # use baseplate_sdk::PluginError;
+    /// assert_eq!(PluginError::unknown_action("fly").message(), "unknown action `fly`");
+    /// ```
+    pub fn unknown_action(name: &str) -> Self {
+        PluginError::not_found(format!("unknown action `{name}`"))
+    }
+
     /// The human-readable message, whatever the kind.
     ///
     /// ```
@@ -810,6 +821,32 @@ impl PluginError {
             PluginError::NotFound(_) => "not-found",
             PluginError::Conflict(_) => "conflict",
             PluginError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl PriceStage {
+    /// Runs `price` when this is `stage` and proposes nothing at the other stages: the body
+    /// of [`Plugin::price`] for a plugin that prices at one stage.
+    ///
+    /// ```
+    /// use baseplate_sdk::{Adjustment, PriceStage};
+    /// let at_item = |stage: PriceStage| stage.only(PriceStage::Item, || {
+    ///     Ok(vec![Adjustment { line: 0, amount: 1, label: "1 off".into(), reference: None }])
+    /// });
+    /// assert_eq!(at_item(PriceStage::Item)?.len(), 1);
+    /// assert!(at_item(PriceStage::Coupon)?.is_empty());
+    /// # Ok::<(), baseplate_sdk::PluginError>(())
+    /// ```
+    pub fn only(
+        self,
+        stage: PriceStage,
+        price: impl FnOnce() -> Result<Vec<Adjustment>>,
+    ) -> Result<Vec<Adjustment>> {
+        if self == stage {
+            price()
+        } else {
+            Ok(Vec::new())
         }
     }
 }

@@ -799,15 +799,17 @@ impl MockHost {
         with(|h| h.config.clone())
     }
 
-    /// Sets the configuration the hook runners pass, without validating it.
+    /// Sets the configuration the hook runners pass, without validating it; returns the
+    /// host, so a call reads `host.set_config(cfg).act::<P>(…)`.
     ///
     /// ```
     /// let host = baseplate_sdk::testing::MockHost::install();
     /// host.set_config(r#"{"x": 1}"#);
     /// assert_eq!(host.config(), r#"{"x": 1}"#);
     /// ```
-    pub fn set_config(&self, config: &str) {
+    pub fn set_config(&self, config: &str) -> MockHost {
         with(|h| h.config = config.into());
+        *self
     }
 
     /// Sets the shop's currency the contexts carry.
@@ -1203,10 +1205,10 @@ impl MockHost {
             .unwrap_or_else(|e| panic!("action `{name}` returned output that is not JSON: {e}")))
     }
 
-    /// What the plugin itself answers a call the host would refuse for the actor's kind
-    /// (403 before the plugin runs): [`MockHost::act`] without the manifest's actor check,
-    /// for testing a plugin's own guards ([`Actor::staff_only`], …). The action must still
-    /// be declared.
+    /// What the plugin itself answers a call the host would refuse before the plugin runs —
+    /// an undeclared action (404) or an actor the action is not open to (403):
+    /// [`MockHost::act`] without the manifest's action checks, for testing a plugin's own
+    /// guards ([`Actor::staff_only`], its "unknown action" answer, …).
     ///
     /// ```
     /// use baseplate_sdk::{Actor, CallContext, Plugin, Result, testing::{self, MockHost}};
@@ -1228,13 +1230,6 @@ impl MockHost {
         name: &str,
         input: serde_json::Value,
     ) -> Result<serde_json::Value> {
-        self.require(|m| {
-            m.actions
-                .iter()
-                .any(|a| a.name == name)
-                .then_some(())
-                .ok_or_else(|| format!("action `{name}` is not declared"))
-        });
         let ctx = self.context_now();
         let out = self.run("handle_action", None, || {
             P::handle_action(&ctx, actor, name, &input.to_string())

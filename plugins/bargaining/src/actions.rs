@@ -40,7 +40,7 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
             Bargain::load(&id)?.view(ctx.now)
         }
         "my-bargains" => my_bargains(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
 }

@@ -7,7 +7,7 @@ use baseplate_sdk::testing::{
 };
 use baseplate_sdk::{
     Actor, Adjustment, Attribute, Cart, CartLine, Event, Order, OrderRefunded, OrderStatus,
-    PaymentStatus, Plugin, PluginError, PriceStage, Refund, RefundState, Result, host,
+    PaymentStatus, Plugin, PriceStage, Refund, RefundState, Result, host,
 };
 use serde_json::{Value, json};
 
@@ -16,12 +16,20 @@ const MANIFEST: &str = include_str!("../plugin.toml");
 
 const SKU: &str = "p1-sku";
 
-fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let ctx = MockHost::current().context("{}");
-    // Like the host: a refused call leaves no trace.
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     MockHost::current()
-        .atomic(|| Bargaining::handle_action(&ctx, actor, name, &input.to_string()))
-        .map(|out| serde_json::from_str(&out).unwrap())
+        .set_config("{}")
+        .act_unchecked::<Bargaining>(actor, name, input)
+}
+
+/// Runs an action as the host does: declared, open to the actor, atomic.
+#[track_caller]
+fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config("{}")
+        .act::<Bargaining>(actor, name, input)
 }
 
 /// A fresh host with product `p1` (SKU `p1-sku` at 100.00 CNY).
@@ -106,7 +114,9 @@ fn line(index: u32, quantity: u32) -> CartLine {
 }
 
 fn price_with(config: &str, cart: &Cart) -> Result<Vec<Adjustment>> {
-    Bargaining::price(&MockHost::current().context(config), PriceStage::Item, cart)
+    MockHost::current()
+        .set_config(config)
+        .price::<Bargaining>(PriceStage::Item, cart)
 }
 
 fn price(member_id: &str, bargain_id: &str) -> Result<Vec<Adjustment>> {
@@ -117,16 +127,24 @@ fn price(member_id: &str, bargain_id: &str) -> Result<Vec<Adjustment>> {
 }
 
 /// The order the host would create from a one-line cart, with the `order-created` hook run
-/// atomically like the host runs it; the order is added to the mock so `shop::order` sees it.
+/// as the host runs it (the order exists in the mock while it runs, and is gone if it fails).
 fn create_order(order_id: &str, member_id: &str, bargain_id: &str) -> Result<Vec<Attribute>> {
-    let host = MockHost::current();
     let order = testing::order(order_id, Some(member_id), &[line(0, 1)]);
-    host.add_order(order.clone());
-    host.atomic(|| Bargaining::order_created(&host.context("{}"), &order, Some(&input(bargain_id))))
+    let host = MockHost::current().set_config("{}");
+    host.order_created::<Bargaining>(&order, Some(&input(bargain_id)))
 }
 
+/// An event the manifest does not subscribe to, handed to the hook directly (the host never
+/// delivers it): the plugin must ignore it.
+fn undeclared_event(event: Event) {
+    let ctx = MockHost::current().context("{}");
+    Bargaining::handle_event(&ctx, &event).unwrap();
+}
+
+#[track_caller]
 fn event(event: Event) {
-    Bargaining::handle_event(&MockHost::current().context("{}"), &event).unwrap();
+    let host = MockHost::current().set_config("{}");
+    host.handle_event::<Bargaining>(&event).unwrap();
 }
 
 fn order_in(id: &str, status: OrderStatus, paid: bool, refund: RefundState) -> Order {
@@ -297,7 +315,7 @@ fn create_activity_names_every_bad_field() {
         "`start_price` must be at most the SKU's price, 10000 (100.00 CNY)",
     );
     assert_refused(
-        act(&member("m1"), "create-activity", base.clone()),
+        guard(&member("m1"), "create-activity", base.clone()),
         "only shop staff",
     );
     assert!(
@@ -330,7 +348,7 @@ fn start_gives_the_start_price_and_the_expiry() {
     assert_eq!(out["expires_at"].as_i64(), Some(host.now() + 2 * HOUR_MS));
     assert_eq!(get_activity(&a)["bargains_started"], 1);
     assert_refused(
-        act(&staff(), "start", json!({ "activity_id": a })),
+        guard(&staff(), "start", json!({ "activity_id": a })),
         "only a member can start",
     );
     assert_eq!(start("m1", "bgn_missing").unwrap_err().kind(), "not-found");
@@ -370,7 +388,7 @@ fn ending_an_activity_stops_starts_and_helps_but_not_orders() {
     help_to_floor(&b1);
     let b2 = started("m2", &a);
     assert_refused(
-        act(&member("m1"), "end-activity", json!({ "activity_id": a })),
+        guard(&member("m1"), "end-activity", json!({ "activity_id": a })),
         "only shop staff",
     );
     let out = act(&staff(), "end-activity", json!({ "activity_id": a })).unwrap();
@@ -401,7 +419,7 @@ fn no_self_help_and_one_help_per_helper_per_bargain() {
     assert_eq!(view["helpers"], 1);
     assert_eq!(view["helps"][0]["helper_id"], "f1");
     assert_refused(
-        act(&staff(), "help", json!({ "bargain_id": b })),
+        guard(&staff(), "help", json!({ "bargain_id": b })),
         "only a member can help",
     );
     assert_eq!(help("f2", "brg_missing").unwrap_err().kind(), "not-found");
@@ -740,7 +758,7 @@ fn an_order_closing_unpaid_gives_the_bargain_back_once() {
     // Events about other orders and partial refunds change nothing.
     event(Event::OrderClosed(closed_unpaid("o-other")));
     event(refunded("o1", RefundState::Partial));
-    event(Event::OrderPaid(order_in(
+    undeclared_event(Event::OrderPaid(order_in(
         "o1",
         OrderStatus::ToShip,
         true,
@@ -882,7 +900,7 @@ fn my_bargains_and_get_bargain() {
     assert_eq!(listed["activities"].as_array().unwrap().len(), 2);
     assert_eq!(listed["activities"][0]["bargains_started"], 3);
     assert_eq!(
-        act(&staff(), "nope", json!({})).unwrap_err().kind(),
+        guard(&staff(), "nope", json!({})).unwrap_err().kind(),
         "not-found"
     );
 }

@@ -36,7 +36,7 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         "launch-split" => split::launch(ctx, actor, input)?,
         "join-split" => split::join(ctx, actor, input)?,
         "get-split" => split::get(ctx, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
 }

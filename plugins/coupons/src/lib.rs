@@ -59,10 +59,7 @@ impl Plugin for Coupons {
     }
 
     fn price(ctx: &CallContext, stage: PriceStage, cart: &Cart) -> Result<Vec<Adjustment>> {
-        match stage {
-            PriceStage::Coupon => checkout::price(ctx, cart),
-            PriceStage::Item | PriceStage::Order => Ok(Vec::new()),
-        }
+        stage.only(PriceStage::Coupon, || checkout::price(ctx, cart))
     }
 
     fn order_created(

@@ -28,7 +28,7 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         "me" => me(ctx, actor, input)?,
         "my-commissions" => my_commissions(ctx, actor, input)?,
         "withdraw" => withdraw(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
 }

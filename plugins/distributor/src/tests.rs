@@ -29,9 +29,9 @@ fn with(overrides: Value) -> String {
 /// Runs an action as the host does under `config`: declared, open to the actor, atomic.
 #[track_caller]
 fn act_with(config: &str, actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let host = MockHost::current();
-    host.set_config(config);
-    host.act::<Plugin_>(actor, name, input)
+    MockHost::current()
+        .set_config(config)
+        .act::<Plugin_>(actor, name, input)
 }
 
 #[track_caller]
@@ -39,12 +39,12 @@ fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     act_with(BASE, actor, name, input)
 }
 
-/// What the plugin itself answers a call the host refuses to this kind of actor (403,
-/// before the plugin runs): its own guard, tested past the manifest.
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
 fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let host = MockHost::current();
-    host.set_config(BASE);
-    host.act_unchecked::<Plugin_>(actor, name, input)
+    MockHost::current()
+        .set_config(BASE)
+        .act_unchecked::<Plugin_>(actor, name, input)
 }
 
 fn event_with(config: &str, event: Event) {

@@ -29,7 +29,7 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
             Group::load(&required_id(input, "group_id")?)?.view(ctx.now, actor.is_trusted())
         }
         "list-groups" => list_groups(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
 }

@@ -65,10 +65,7 @@ impl Plugin for GroupBuy {
     }
 
     fn price(ctx: &CallContext, stage: PriceStage, cart: &Cart) -> Result<Vec<Adjustment>> {
-        match stage {
-            PriceStage::Item => checkout::price(ctx, cart),
-            PriceStage::Order | PriceStage::Coupon => Ok(Vec::new()),
-        }
+        stage.only(PriceStage::Item, || checkout::price(ctx, cart))
     }
 
     fn validate_checkout(ctx: &CallContext, cart: &Cart) -> Result<()> {

@@ -1,9 +1,6 @@
-//! The group-buy rules, run natively against the SDK's mock host.
-//!
-//! The mock's `hold` only accepts paid orders, while the real host also holds a pending
-//! order (it then waits in awaiting_confirmation once paid). [`checkout`] therefore shows
-//! the mock a paid copy of the new order while `order_created` runs, then puts the pending
-//! order back: the plugin sees what the real host would let it do.
+//! The group-buy rules, run natively against the SDK's mock host, which enforces the
+//! plugin's manifest and, like the real host, lets `order_created` hold a pending order
+//! (it then waits in awaiting_confirmation once paid).
 
 use crate::GroupBuy;
 use crate::groups::virtually_complete;
@@ -12,8 +9,8 @@ use baseplate_sdk::testing::{
     self, MockHost, OrderAction, assert_invalid, assert_refused, buyer as member, staff,
 };
 use baseplate_sdk::{
-    Actor, Attribute, Event, Order, OrderRefunded, OrderStatus, PaymentStatus, Plugin, PluginError,
-    PriceStage, Refund, RefundState, Result,
+    Actor, Attribute, Event, Order, OrderRefunded, OrderStatus, PaymentStatus, Plugin, PriceStage,
+    Refund, RefundState, Result,
 };
 use serde_json::{Value, json};
 
@@ -27,11 +24,20 @@ fn host() -> MockHost {
     MockHost::current()
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config("{}")
+        .act_unchecked::<GroupBuy>(actor, name, input)
+}
+
+/// Runs an action as the host does: declared, open to the actor, atomic.
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let ctx = host().context("{}");
-    host()
-        .atomic(|| GroupBuy::handle_action(&ctx, actor, name, &input.to_string()))
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config("{}")
+        .act::<GroupBuy>(actor, name, input)
 }
 
 /// An activity on SKU `p1-sku`: groups of 3, 24 h, group price 60.00, leader price 50.00,
@@ -84,20 +90,9 @@ fn checkout_qty(
     }
     let lines = [testing::cart_line(0, "p1", qty, PRICE)];
     let pending = testing::order(order_id, Some(member_id), &lines);
-    let mut paid_copy = pending.clone();
-    paid_copy.status = OrderStatus::ToShip;
-    paid_copy.payment_status = PaymentStatus::Paid;
-    host().add_order(paid_copy);
-    let ctx = host().context("{}");
-    let inp = input(activity, group);
-    let r = host().atomic(|| GroupBuy::order_created(&ctx, &pending, Some(&inp)));
-    let mut after = pending;
-    if r.is_err() {
-        // The host rolls the order back with the refusal: to the plugin it is gone.
-        after.status = OrderStatus::Closed;
-    }
-    host().add_order(after);
-    r
+    // On a refusal the host rolls the order back with it: to the plugin it is gone.
+    let host = host().set_config("{}");
+    host.order_created::<GroupBuy>(&pending, Some(&input(activity, group)))
 }
 
 fn checkout(order_id: &str, member_id: &str, activity: &str, group: Option<&str>) -> Result<()> {
@@ -116,8 +111,10 @@ fn attr(attrs: &[Attribute], key: &str) -> String {
 }
 
 fn event(e: Event) {
-    let ctx = host().context("{}");
-    host().atomic(|| GroupBuy::handle_event(&ctx, &e)).unwrap();
+    host()
+        .set_config("{}")
+        .handle_event::<GroupBuy>(&e)
+        .unwrap();
 }
 
 /// The buyer pays: the order moves to awaiting_confirmation (it is held) and the plugin
@@ -154,14 +151,10 @@ fn close_unpaid(order_id: &str) {
 }
 
 fn fire_due() -> usize {
-    let due = host().take_due_timers();
-    for t in &due {
-        let ctx = host().context("{}");
-        host()
-            .atomic(|| GroupBuy::fire_timer(&ctx, &t.name, &t.payload))
-            .unwrap();
-    }
-    due.len()
+    host()
+        .set_config("{}")
+        .fire_due_timers::<GroupBuy>()
+        .unwrap()
 }
 
 fn status(order_id: &str) -> OrderStatus {
@@ -295,7 +288,7 @@ fn create_activity_names_every_bad_field() {
         "`sku_id` is required",
     );
     assert_refused(
-        act(&member("m1"), "create-activity", base.clone()),
+        guard(&member("m1"), "create-activity", base.clone()),
         "only shop staff",
     );
 
@@ -341,7 +334,7 @@ fn activities_are_listed_read_and_ended() {
         "unknown field `id`",
     );
     assert_refused(
-        act(&member("m1"), "end-activity", json!({ "activity_id": a })),
+        guard(&member("m1"), "end-activity", json!({ "activity_id": a })),
         "only shop staff",
     );
     let ended = act(&staff(), "end-activity", json!({ "activity_id": a })).unwrap();

@@ -46,7 +46,7 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         "get-session" => get_session(ctx, actor, input)?,
         "list-items" => list_items(actor, input)?,
         "enter-room" => enter_room(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
 }

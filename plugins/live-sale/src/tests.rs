@@ -17,12 +17,23 @@ const MANIFEST: &str = include_str!("../plugin.toml");
 
 const MIN: i64 = 60_000;
 
+/// Runs an action as the host does under `config`: declared, open to the actor, atomic.
+#[track_caller]
 fn act_with(config: &str, actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let ctx = MockHost::current().context(config);
-    LiveSale::handle_action(&ctx, actor, name, &input.to_string())
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config(config)
+        .act::<LiveSale>(actor, name, input)
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config("{}")
+        .act_unchecked::<LiveSale>(actor, name, input)
+}
+
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     act_with("{}", actor, name, input)
 }
@@ -75,8 +86,9 @@ fn cart(member_id: Option<&str>, lines: Vec<CartLine>, session: &str) -> Cart {
 }
 
 fn price(cart: &Cart) -> Result<Vec<Adjustment>> {
-    let ctx = MockHost::current().context("{}");
-    LiveSale::price(&ctx, PriceStage::Item, cart)
+    MockHost::current()
+        .set_config("{}")
+        .price::<LiveSale>(PriceStage::Item, cart)
 }
 
 /// Creates order `order_id` for `member_id` buying `qty` of `<product>-sku` at 1000 each,
@@ -88,11 +100,9 @@ fn checkout_with(
     lines: &[CartLine],
     session: &str,
 ) -> Result<Vec<Attribute>> {
-    let host = MockHost::current();
     let order = testing::order(order_id, Some(member_id), lines);
-    host.add_order(order.clone());
-    let ctx = host.context(config);
-    host.atomic(|| LiveSale::order_created(&ctx, &order, Some(&input(session))))
+    let host = MockHost::current().set_config(config);
+    host.order_created::<LiveSale>(&order, Some(&input(session)))
 }
 
 fn checkout(order_id: &str, member_id: &str, qty: u32, session: &str) -> Result<Vec<Attribute>> {
@@ -101,17 +111,13 @@ fn checkout(order_id: &str, member_id: &str, qty: u32, session: &str) -> Result<
 }
 
 fn event(event: Event) {
-    let ctx = MockHost::current().context("{}");
-    MockHost::current()
-        .atomic(|| LiveSale::handle_event(&ctx, &event))
-        .unwrap();
+    let host = MockHost::current().set_config("{}");
+    host.handle_event::<LiveSale>(&event).unwrap();
 }
 
 fn fire(name: &str) {
-    let ctx = MockHost::current().context("{}");
-    MockHost::current()
-        .atomic(|| LiveSale::fire_timer(&ctx, name, b""))
-        .unwrap();
+    let host = MockHost::current().set_config("{}");
+    host.fire_timer::<LiveSale>(name, b"").unwrap();
 }
 
 /// Fires every due timer, as the host's worker does.
@@ -257,7 +263,7 @@ fn create_session_names_every_bad_field() {
         "`starts_at` is required",
     );
     assert_refused(
-        act(&member("m1"), "create-session", base.clone()),
+        guard(&member("m1"), "create-session", base.clone()),
         "only shop staff can schedule live sessions",
     );
     let out = act(&staff(), "create-session", base).unwrap();
@@ -299,7 +305,7 @@ fn status_follows_the_clock_and_staff() {
         "has ended; schedule a new one",
     );
     assert_refused(
-        act(&member("m1"), "end-session", json!({ "session_id": early })),
+        guard(&member("m1"), "end-session", json!({ "session_id": early })),
         "only shop staff",
     );
     assert_not_found(
@@ -392,7 +398,7 @@ fn add_item_checks_its_input_and_the_session() {
         "`live_price` must be below the SKU's price 1000",
     );
     assert_refused(
-        act(&member("m1"), "add-item", base.clone()),
+        guard(&member("m1"), "add-item", base.clone()),
         "only shop staff can add live items",
     );
 
@@ -474,7 +480,7 @@ fn shelf_decides_what_members_see_and_buy() {
         "SKU pot-sku is not in live session",
     );
     assert_refused(
-        act(
+        guard(
             &member("m1"),
             "shelve",
             json!({ "session_id": sid, "sku_id": "tea-sku", "on": true }),
@@ -501,7 +507,7 @@ fn viewers_are_unique_members() {
     assert_eq!(enter("m2").unwrap()["viewers"], 2);
     assert_eq!(stats(&sid)["viewers"], 2);
     assert_refused(
-        act(&staff(), "enter-room", json!({ "session_id": sid })),
+        guard(&staff(), "enter-room", json!({ "session_id": sid })),
         "only members enter live rooms",
     );
     assert_invalid(
@@ -898,7 +904,7 @@ fn stats_count_each_event_once() {
     assert_eq!(stats(&sid)["refunds"], 3);
 
     assert_refused(
-        act(&member("m1"), "stats", json!({ "session_id": sid })),
+        guard(&member("m1"), "stats", json!({ "session_id": sid })),
         "only shop staff can see live session stats",
     );
     assert_not_found(
@@ -911,7 +917,7 @@ fn stats_count_each_event_once() {
 fn unknown_actions_and_bad_inputs() {
     MockHost::from_manifest(MANIFEST);
     assert_not_found(
-        act(&staff(), "go-live", json!({})),
+        guard(&staff(), "go-live", json!({})),
         "unknown action `go-live`",
     );
     let sid = live_session();

@@ -6,8 +6,8 @@ use baseplate_sdk::testing::{
     self, MockHost, assert_invalid, assert_not_found, assert_refused, buyer as member, staff,
 };
 use baseplate_sdk::{
-    Actor, Attribute, Event, LineRefund, Order, OrderRefunded, Party, PaymentStatus, Plugin,
-    PluginError, Refund, RefundState, Result, ledger,
+    Actor, Attribute, Event, LineRefund, Order, OrderRefunded, Party, PaymentStatus, Refund,
+    RefundState, Result, ledger,
 };
 use serde_json::{Value, json};
 
@@ -19,13 +19,23 @@ const MANIFEST: &str = include_str!("../plugin.toml");
 const CONFIG: &str = r#"{"validity_days": 30, "protection_days": 7, "takeover": "after_protection",
     "membership": {"sku_id": "vip-sku", "employee_share": 500, "outlet_share": 490}}"#;
 
+/// Runs an action as the host does under `config`: declared, open to the actor, atomic.
+#[track_caller]
 fn act_with(config: &str, actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let host = MockHost::current();
-    let ctx = host.context(config);
-    host.atomic(|| StoreBinding::handle_action(&ctx, actor, name, &input.to_string()))
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config(config)
+        .act::<StoreBinding>(actor, name, input)
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config(CONFIG)
+        .act_unchecked::<StoreBinding>(actor, name, input)
+}
+
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     act_with(CONFIG, actor, name, input)
 }
@@ -96,11 +106,9 @@ fn vip_order(id: &str, member_id: &str, vip_qty: u32) -> Order {
 }
 
 fn create_with(config: &str, order: &Order, input: Option<Value>) -> Result<Vec<Attribute>> {
-    let host = MockHost::current();
-    host.add_order(order.clone());
-    let ctx = host.context(config);
     let input = input.map(|v| v.to_string());
-    host.atomic(|| StoreBinding::order_created(&ctx, order, input.as_deref()))
+    let host = MockHost::current().set_config(config);
+    host.order_created::<StoreBinding>(order, input.as_deref())
 }
 
 fn create(order: &Order, input: Option<Value>) -> Result<Vec<Attribute>> {
@@ -108,10 +116,8 @@ fn create(order: &Order, input: Option<Value>) -> Result<Vec<Attribute>> {
 }
 
 fn event(event: Event) {
-    let host = MockHost::current();
-    let ctx = host.context(CONFIG);
-    host.atomic(|| StoreBinding::handle_event(&ctx, &event))
-        .unwrap();
+    let host = MockHost::current().set_config(CONFIG);
+    host.handle_event::<StoreBinding>(&event).unwrap();
 }
 
 fn paid(mut order: Order) -> Order {
@@ -257,7 +263,7 @@ fn config_is_validated_field_by_field() {
 fn outlets_and_employees_are_staff_business() {
     MockHost::from_manifest(MANIFEST);
     assert_refused(
-        act(&member("m1"), "create-outlet", json!({ "name": "X" })),
+        guard(&member("m1"), "create-outlet", json!({ "name": "X" })),
         "only shop staff can create outlets",
     );
     assert_invalid(
@@ -297,7 +303,7 @@ fn outlets_and_employees_are_staff_business() {
         "`outlet_id` is required",
     );
     assert_refused(
-        act(
+        guard(
             &member("m1"),
             "create-employee",
             json!({ "outlet_id": o, "name": "A" }),
@@ -319,7 +325,7 @@ fn outlets_and_employees_are_staff_business() {
     assert_eq!(codes.len(), 200);
 
     assert_refused(
-        act(
+        guard(
             &member("m1"),
             "dismiss-employee",
             json!({ "employee_id": a }),
@@ -367,11 +373,11 @@ fn outlets_and_employees_are_staff_business() {
         "`status` must be \"active\" or \"dismissed\"",
     );
     assert_refused(
-        act(&member("m1"), "list-employees", json!({})),
+        guard(&member("m1"), "list-employees", json!({})),
         "only shop staff",
     );
     assert_eq!(
-        act(&staff(), "nope", json!({})).unwrap_err().kind(),
+        guard(&staff(), "nope", json!({})).unwrap_err().kind(),
         "not-found"
     );
 }
@@ -1029,11 +1035,11 @@ fn my_binding_and_list_bindings() {
         "employee emp_x does not exist",
     );
     assert_refused(
-        act(&member("m1"), "list-bindings", json!({})),
+        guard(&member("m1"), "list-bindings", json!({})),
         "only shop staff",
     );
     assert_refused(
-        act(&member("m1"), "employee-stats", json!({ "employee_id": a })),
+        guard(&member("m1"), "employee-stats", json!({ "employee_id": a })),
         "only shop staff",
     );
 
