@@ -201,7 +201,11 @@ pub fn build_workspace(
     compile(&cargo, root, target_dir, packages)?;
     let mut artifacts = plan.artifacts;
     for artifact in &mut artifacts {
-        let file = artifact.path.file_name().map(PathBuf::from).unwrap_or_default();
+        let file = artifact
+            .path
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
         artifact.path = target_dir.join(TARGET).join(PROFILE).join(file);
         if !artifact.path.is_file() {
             return Err(Error::MissingArtifact {
@@ -268,10 +272,14 @@ fn compile(cargo: &OsStr, root: &Path, target_dir: &Path, packages: &[&str]) -> 
 /// ]);
 /// ```
 pub fn reproducible_rustflags(root: &Path, cargo_home: &Path, sysroot: &Path) -> Vec<String> {
-    [(root, "/plugin"), (cargo_home, "/cargo"), (sysroot, "/rustc-sysroot")]
-        .iter()
-        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
-        .collect()
+    [
+        (root, "/plugin"),
+        (cargo_home, "/cargo"),
+        (sysroot, "/rustc-sysroot"),
+    ]
+    .iter()
+    .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+    .collect()
 }
 
 /// `flags` as cargo reads `CARGO_ENCODED_RUSTFLAGS`: separated by the ASCII unit separator

@@ -13,7 +13,13 @@ use sha2::{Digest, Sha256};
 
 /// What a guest needs to build outside the repository: the SDK (with its own WIT) and the
 /// example, in a workspace of their own.
-const COPY: &[&str] = &["sdk/Cargo.toml", "sdk/README.md", "sdk/src", "sdk/wit", "examples/hello-discount"];
+const COPY: &[&str] = &[
+    "sdk/Cargo.toml",
+    "sdk/README.md",
+    "sdk/src",
+    "sdk/wit",
+    "examples/hello-discount",
+];
 
 fn copy_tree(from: &Path, to: &Path) {
     if from.is_dir() {
@@ -69,7 +75,10 @@ fn build(root: &Path, target: &Path) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -119,8 +128,16 @@ fn guests_are_reproducible_components_exporting_the_sdk_hooks() {
         panic!("the guest is a WIT package, not a component");
     };
     let world = &resolve.worlds[world];
-    let exports: Vec<String> = world.exports.keys().map(|k| resolve.name_world_key(k)).collect();
-    let imports: Vec<String> = world.imports.keys().map(|k| resolve.name_world_key(k)).collect();
+    let exports: Vec<String> = world
+        .exports
+        .keys()
+        .map(|k| resolve.name_world_key(k))
+        .collect();
+    let imports: Vec<String> = world
+        .imports
+        .keys()
+        .map(|k| resolve.name_world_key(k))
+        .collect();
     assert!(
         exports.iter().any(|e| e == "baseplate:plugin/hooks@0.2.0"),
         "exports: {exports:?}"
@@ -130,7 +147,9 @@ fn guests_are_reproducible_components_exporting_the_sdk_hooks() {
         .filter(|i| i.starts_with("baseplate:plugin/"))
         .collect();
     assert!(
-        baseplate.iter().all(|i| *i == "baseplate:plugin/types@0.2.0"),
+        baseplate
+            .iter()
+            .all(|i| *i == "baseplate:plugin/types@0.2.0"),
         "hello-discount imports {baseplate:?}"
     );
 }
