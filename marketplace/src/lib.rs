@@ -70,7 +70,7 @@ mod state;
 pub use error::{Error, ManifestError, SignatureError};
 pub use manifest::{
     ActionDecl, ActorKind, Capability, Category, ConfigDecl, EventKind, FailOpenHook, Hooks,
-    Manifest, PriceStage, SUPPORTED_WIT,
+    LATEST_WIT, Manifest, PriceStage, SUPPORTED_WIT,
 };
 pub use resolve::resolve;
 pub use signing::{

@@ -5,9 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, expected_list};
 
-/// The WIT package versions (`baseplate:plugin@X.Y.Z`) this host serves. A manifest must
-/// target one of them exactly: each released version is frozen and served side by side.
-pub const SUPPORTED_WIT: &[Version] = &[Version::new(0, 1, 0)];
+/// The WIT package versions (`baseplate:plugin@X.Y.Z`) this host serves, oldest first. A
+/// manifest must target one of them exactly: each released version is frozen in its own
+/// folder (`wit/v0.1.0/`, `wit/v0.2.0/`) and served side by side.
+pub const SUPPORTED_WIT: &[Version] = &[Version::new(0, 1, 0), Version::new(0, 2, 0)];
+
+/// The newest contract version, the one the SDK builds for.
+pub const LATEST_WIT: Version = Version::new(0, 2, 0);
 
 const TITLE_MAX: usize = 80;
 const DESCRIPTION_MAX: usize = 2000;
@@ -40,6 +44,8 @@ names! {
         OrderControl = "order-control",
         /// Postings to the shop's ledger.
         Ledger = "ledger",
+        /// Adjusting members' points through the host's points ledger (contract 0.2.0).
+        Points = "points",
         /// Structured logs.
         Logging = "logging",
         /// The host's clock and randomness.
@@ -64,7 +70,8 @@ names! {
     pub enum EventKind as "event" {
         /// An order was paid.
         OrderPaid = "order-paid",
-        /// An order closed unpaid or was cancelled after payment.
+        /// An unpaid order closed (a paid order that is cancelled arrives as
+        /// `order-refunded`, refunded in full).
         OrderClosed = "order-closed",
         /// Part or all of an order was refunded.
         OrderRefunded = "order-refunded",
@@ -241,6 +248,21 @@ impl Manifest {
             ));
         }
 
+        // Capabilities a contract version does not define cannot be linked.
+        for capability in &self.capabilities {
+            if let Some(since) = capability.since()
+                && self.wit < since
+            {
+                return Err(invalid(
+                    "capabilities",
+                    format!(
+                        "lists `{capability}`, which contract {since} added; this manifest targets wit = \"{}\"",
+                        self.wit
+                    ),
+                ));
+            }
+        }
+
         let mut action_names = BTreeSet::new();
         for (i, action) in self.actions.iter().enumerate() {
             check_name(&format!("actions[{i}].name"), &action.name, 1, 64)?;
@@ -303,6 +325,16 @@ impl Manifest {
     /// Whether a failure of `hook` may be ignored rather than fail the request.
     pub fn fails_open(&self, hook: FailOpenHook) -> bool {
         self.hooks.fail_open.contains(&hook)
+    }
+}
+
+impl Capability {
+    /// The contract version that added this capability, if later than 0.1.0.
+    pub fn since(self) -> Option<Version> {
+        match self {
+            Capability::Points => Some(Version::new(0, 2, 0)),
+            _ => None,
+        }
     }
 }
 
@@ -550,8 +582,37 @@ capabilities = []
 
     #[test]
     fn unsupported_wit_parses_but_is_not_supported() {
-        let m = Manifest::parse(&MINIMAL.replace("wit = \"0.1.0\"", "wit = \"0.2.0\"")).unwrap();
+        let m = Manifest::parse(&MINIMAL.replace("wit = \"0.1.0\"", "wit = \"0.3.0\"")).unwrap();
         assert!(!m.targets_supported_wit());
+    }
+
+    #[test]
+    fn both_contract_versions_are_served() {
+        for wit in ["0.1.0", "0.2.0"] {
+            let m = Manifest::parse(&MINIMAL.replace("\"0.1.0\"", &format!("{wit:?}"))).unwrap();
+            assert!(m.targets_supported_wit(), "{wit}");
+        }
+        assert_eq!(SUPPORTED_WIT.last(), Some(&LATEST_WIT));
+    }
+
+    #[test]
+    fn points_is_a_capability_of_contract_0_2_0() {
+        let v2 = MINIMAL
+            .replace("wit = \"0.1.0\"", "wit = \"0.2.0\"")
+            .replace(
+                "capabilities = []",
+                "capabilities = [\"points\", \"shop-data\"]",
+            );
+        let m = Manifest::parse(&v2).unwrap();
+        assert!(m.has_capability(Capability::Points));
+        assert_eq!(m.to_json()["capabilities"][0], "points");
+        let e = err(&v2.replace("wit = \"0.2.0\"", "wit = \"0.1.0\""));
+        assert!(
+            e.contains("`capabilities`") && e.contains("`points`") && e.contains("0.2.0"),
+            "{e}"
+        );
+        assert_eq!(Capability::Points.since(), Some(Version::new(0, 2, 0)));
+        assert_eq!(Capability::State.since(), None);
     }
 
     #[test]
@@ -665,14 +726,42 @@ capabilities = []
     }
 
     #[test]
-    fn supported_wit_matches_the_contract_in_wit() {
-        let wit = include_str!("../../wit/v0.1.0/plugin.wit");
-        let declared = wit
+    fn supported_wit_matches_the_contract_folders() {
+        let folders = [
+            ("0.1.0", include_str!("../../wit/v0.1.0/plugin.wit")),
+            ("0.2.0", include_str!("../../wit/v0.2.0/plugin.wit")),
+        ];
+        for (folder, wit) in folders {
+            let declared = wit
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("package baseplate:plugin@"))
+                .and_then(|rest| rest.strip_suffix(';'))
+                .expect("the contract declares its package version");
+            let declared = Version::parse(declared).unwrap();
+            assert_eq!(
+                declared.to_string(),
+                folder,
+                "wit/v{folder} declares {declared}"
+            );
+            assert!(SUPPORTED_WIT.contains(&declared), "{declared}");
+        }
+        assert_eq!(SUPPORTED_WIT.len(), folders.len());
+    }
+
+    #[test]
+    fn capabilities_are_the_contracts_interfaces() {
+        // Every capability names an interface the newest contract imports, and back.
+        let wit = include_str!("../../wit/v0.2.0/plugin.wit");
+        let imported: Vec<&str> = wit
             .lines()
-            .find_map(|l| l.trim().strip_prefix("package baseplate:plugin@"))
-            .and_then(|rest| rest.strip_suffix(';'))
-            .expect("wit/plugin.wit declares its package version");
-        let declared = Version::parse(declared).unwrap();
-        assert!(SUPPORTED_WIT.contains(&declared), "{declared}");
+            .filter_map(|l| l.trim().strip_prefix("import "))
+            .map(|rest| rest.trim_end_matches(';'))
+            .collect();
+        let ours: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+        let mut a = imported.clone();
+        let mut b = ours.clone();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
     }
 }

@@ -3,19 +3,37 @@
 //! [`CallContext::now`](crate::CallContext): it is the clock at the start of the operation,
 //! the same for every hook of it.
 //!
-//! ```no_run
+//! Needs the `host` capability.
+//!
+//! ```
 //! use baseplate_sdk::host;
+//! # let _mock = baseplate_sdk::testing::MockHost::install();
 //! let cut = host::random_range(100, 500); // 100..=500 分
+//! assert!((100..=500).contains(&cut));
 //! ```
 
 use crate::{Timestamp, sys};
 
 /// The host clock, in milliseconds since the Unix epoch.
+///
+/// ```
+/// let mock = baseplate_sdk::testing::MockHost::install();
+/// mock.set_now(42);
+/// assert_eq!(baseplate_sdk::host::now(), 42);
+/// ```
 pub fn now() -> Timestamp {
     sys::host::now()
 }
 
 /// A uniformly random `u64` from the host's per-call generator.
+///
+/// ```
+/// let mock = baseplate_sdk::testing::MockHost::install();
+/// mock.set_seed(7);
+/// let a = baseplate_sdk::host::random();
+/// mock.set_seed(7);
+/// assert_eq!(baseplate_sdk::host::random(), a);
+/// ```
 pub fn random() -> u64 {
     sys::host::random()
 }
@@ -24,6 +42,11 @@ pub fn random() -> u64 {
 ///
 /// # Panics
 /// If `lo > hi`.
+///
+/// ```
+/// let _mock = baseplate_sdk::testing::MockHost::install();
+/// assert_eq!(baseplate_sdk::host::random_range(3, 3), 3);
+/// ```
 pub fn random_range(lo: i64, hi: i64) -> i64 {
     assert!(lo <= hi, "random_range: empty range {lo}..={hi}");
     let span = hi.abs_diff(lo).wrapping_add(1);

@@ -1,4 +1,12 @@
 //! Money helpers. Money is integer minor units (分, `i64`); never use floats for it.
+//!
+//! ```
+//! use baseplate_sdk::money;
+//! assert_eq!(money::apportion(100, &[1, 1, 1]), vec![34, 33, 33]);
+//! assert_eq!(money::display(-1250, "CNY"), "-12.50 CNY");
+//! ```
+
+use crate::{Adjustment, Cart};
 
 /// Splits `total` over `weights` in proportion, by the largest-remainder method, so the
 /// parts sum to exactly `total`.
@@ -43,9 +51,63 @@ pub fn apportion(total: i64, weights: &[i64]) -> Vec<i64> {
     parts.into_iter().map(|p| p as i64).collect()
 }
 
+/// A discount of `total` spread over the cart's lines in proportion to what is left of
+/// each ([`CartLine::amount`](crate::CartLine)), by [`apportion`]: the adjustments sum to
+/// exactly `total` when `total` ≤ the cart's amount, no line gets more than is left of it,
+/// and lines that get nothing are left out. For order-level discounts and coupons, whose
+/// per-line split refunds and commissions depend on.
+///
+/// ```
+/// use baseplate_sdk::{money::spread_discount, testing};
+/// let cart = testing::cart(None, vec![testing::cart_line(0, "tea", 3, 2000), testing::cart_line(1, "cup", 1, 4000)], None);
+/// let cuts = spread_discount(&cart, 500, "5% off", Some("promo_1"));
+/// assert_eq!(cuts.iter().map(|a| (a.line, a.amount)).collect::<Vec<_>>(), [(0, 300), (1, 200)]);
+/// assert_eq!(cuts[0].reference.as_deref(), Some("promo_1"));
+/// ```
+pub fn spread_discount(
+    cart: &Cart,
+    total: i64,
+    label: &str,
+    reference: Option<&str>,
+) -> Vec<Adjustment> {
+    let amounts: Vec<i64> = cart.lines.iter().map(|l| l.amount).collect();
+    cart.lines
+        .iter()
+        .zip(apportion(total, &amounts))
+        .filter(|(_, amount)| *amount > 0)
+        .map(|(line, amount)| Adjustment {
+            line: line.index,
+            amount,
+            label: label.into(),
+            reference: reference.map(Into::into),
+        })
+        .collect()
+}
+
+/// Money for people to read: `12.50 CNY` (two decimals, a `-` for negative amounts),
+/// as plugins write it in messages and logs.
+///
+/// ```
+/// use baseplate_sdk::money::display;
+/// assert_eq!(display(1250, "CNY"), "12.50 CNY");
+/// assert_eq!(display(5, "CNY"), "0.05 CNY");
+/// assert_eq!(display(-100, "USD"), "-1.00 USD");
+/// ```
+pub fn display(amount: i64, currency: &str) -> String {
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = amount.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_handles_the_extremes() {
+        assert_eq!(display(0, "CNY"), "0.00 CNY");
+        assert_eq!(display(i64::MIN, "X"), "-92233720368547758.08 X");
+    }
 
     #[test]
     fn sums_exactly_and_never_exceeds_a_weight() {

@@ -3,9 +3,9 @@
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::bindings::baseplate::plugin::{
-    host, ledger, logging, order_control, shop_data, state, timers,
+    host, ledger, logging, order_control, points, shop_data, state, timers,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::imports::{
-    host, ledger, logging, order_control, shop_data, state, timers,
+    host, ledger, logging, order_control, points, shop_data, state, timers,
 };

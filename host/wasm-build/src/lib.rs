@@ -6,6 +6,24 @@
 //! directory of their own: the outer build holds the lock on its own target directory, and
 //! every build script that needs the same guest shares one compiled copy.
 //!
+//! Guests are **reproducible**: the same sources give the same component, byte for byte,
+//! on any machine and from any checkout directory. Rust embeds source paths in a binary
+//! (panic locations, `file!()`), and cargo passes absolute paths for registry crates
+//! (`$CARGO_HOME/registry/src/…`) and crates outside the workspace; the nested build
+//! therefore gets [`reproducible_rustflags`] — `--remap-path-prefix` for the workspace
+//! root, `CARGO_HOME` and the toolchain's sysroot — through `CARGO_ENCODED_RUSTFLAGS`.
+//! A plugin author outside this repository builds the same way:
+//!
+//! ```sh
+//! CARGO_ENCODED_RUSTFLAGS="$(printf '%s\x1f%s\x1f%s' \
+//!     "--remap-path-prefix=$PWD=/plugin" \
+//!     "--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+//!     "--remap-path-prefix=$(rustc --print sysroot)=/rustc-sysroot")" \
+//!   cargo build --release --target wasm32-wasip2
+//! ```
+//!
+//! run from the plugin's workspace root (`baseplate plugin pack` will pass the same flags).
+//!
 //! ```no_run
 //! // In build.rs: build the coupons component and tell the crate where it is.
 //! match baseplate_wasm_build::build(&["baseplate-plugin-coupons"]) {
@@ -156,24 +174,7 @@ pub fn build(packages: &[&str]) -> Result<Vec<Artifact>, Error> {
         return Ok(Vec::new());
     }
 
-    ensure_target(&root)?;
-
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root)
-        .arg("build")
-        .arg("--release")
-        .arg("--target")
-        .arg(TARGET)
-        .arg("--manifest-path")
-        .arg(root.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target_dir(&root));
-    for package in packages {
-        cmd.arg("-p").arg(package);
-    }
-    scrub_env(&mut cmd);
-    run(&mut cmd)?;
-
+    compile(&cargo, &root, &target_dir(&root), packages)?;
     for artifact in &plan.artifacts {
         if !artifact.path.is_file() {
             return Err(Error::MissingArtifact {
@@ -183,6 +184,123 @@ pub fn build(packages: &[&str]) -> Result<Vec<Artifact>, Error> {
         }
     }
     Ok(plan.artifacts)
+}
+
+/// Builds `packages` of the workspace at `root` into `target_dir` with the reproducible
+/// flags, as [`build`] does but without reading a build script's environment or printing
+/// its directives; returns where the components are, in the order asked. For tools and
+/// tests that build a workspace other than the one they run in.
+pub fn build_workspace(
+    root: &Path,
+    target_dir: &Path,
+    packages: &[&str],
+) -> Result<Vec<Artifact>, Error> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let metadata = workspace_metadata(&cargo, root)?;
+    let plan = plan(&metadata, root, packages)?;
+    compile(&cargo, root, target_dir, packages)?;
+    let mut artifacts = plan.artifacts;
+    for artifact in &mut artifacts {
+        let file = artifact
+            .path
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        artifact.path = target_dir.join(TARGET).join(PROFILE).join(file);
+        if !artifact.path.is_file() {
+            return Err(Error::MissingArtifact {
+                package: artifact.package.clone(),
+                path: artifact.path.clone(),
+            });
+        }
+    }
+    Ok(artifacts)
+}
+
+/// One `cargo build --release --target wasm32-wasip2` of `packages`, with the outer
+/// build's settings scrubbed and the reproducible flags set.
+fn compile(cargo: &OsStr, root: &Path, target_dir: &Path, packages: &[&str]) -> Result<(), Error> {
+    let sysroot = ensure_target(root)?;
+    let cargo_home = cargo_home()?;
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .arg("build")
+        .arg("--release")
+        .arg("--target")
+        .arg(TARGET)
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    for package in packages {
+        cmd.arg("-p").arg(package);
+    }
+    scrub_env(&mut cmd);
+    let flags = reproducible_rustflags(root, &cargo_home, &sysroot);
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", encode_rustflags(&flags));
+    run(&mut cmd)?;
+    Ok(())
+}
+
+/// The rustc flags that keep the build machine's paths out of a component, so the same
+/// sources give the same bytes (and sha256) wherever they are built:
+///
+/// - `--remap-path-prefix=<root>=/plugin`: the workspace (crates outside it, `file!()`,
+///   `include_str!` of absolute paths; members are already relative to it);
+/// - `--remap-path-prefix=<cargo_home>=/cargo`: registry and git dependencies
+///   (`/cargo/registry/src/index.crates.io-<hash>/serde-1.0.229/…`; the index folder's
+///   name is the same on every machine);
+/// - `--remap-path-prefix=<sysroot>=/rustc-sysroot`: the toolchain's own sources, should a
+///   `rust-src` component be installed (the standard library already embeds
+///   `/rustc/<commit>/…`).
+///
+/// Later flags win where prefixes nest, so the more specific ones come last. Pass them as
+/// `CARGO_ENCODED_RUSTFLAGS` ([`encode_rustflags`]) to `cargo build --release --target
+/// wasm32-wasip2`, run from the workspace root.
+///
+/// ```
+/// use std::path::Path;
+/// let flags = baseplate_wasm_build::reproducible_rustflags(
+///     Path::new("/home/ana/my-plugin"),
+///     Path::new("/home/ana/.cargo"),
+///     Path::new("/home/ana/.rustup/toolchains/stable-x86_64-unknown-linux-gnu"),
+/// );
+/// assert_eq!(flags, [
+///     "--remap-path-prefix=/home/ana/my-plugin=/plugin",
+///     "--remap-path-prefix=/home/ana/.cargo=/cargo",
+///     "--remap-path-prefix=/home/ana/.rustup/toolchains/stable-x86_64-unknown-linux-gnu=/rustc-sysroot",
+/// ]);
+/// ```
+pub fn reproducible_rustflags(root: &Path, cargo_home: &Path, sysroot: &Path) -> Vec<String> {
+    [
+        (root, "/plugin"),
+        (cargo_home, "/cargo"),
+        (sysroot, "/rustc-sysroot"),
+    ]
+    .iter()
+    .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+    .collect()
+}
+
+/// `flags` as cargo reads `CARGO_ENCODED_RUSTFLAGS`: separated by the ASCII unit separator
+/// (0x1f), so a path with spaces stays one flag.
+///
+/// ```
+/// let encoded = baseplate_wasm_build::encode_rustflags(&["-a".into(), "-b c".into()]);
+/// assert_eq!(encoded, "-a\x1f-b c");
+/// ```
+pub fn encode_rustflags(flags: &[String]) -> String {
+    flags.join("\x1f")
+}
+
+/// Where cargo keeps registry sources: `CARGO_HOME`, else `$HOME/.cargo`.
+fn cargo_home() -> Result<PathBuf, Error> {
+    if let Some(home) = env::var_os("CARGO_HOME") {
+        return Ok(PathBuf::from(home));
+    }
+    env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cargo"))
+        .ok_or(Error::MissingEnv("CARGO_HOME (or HOME)"))
 }
 
 /// The nearest ancestor of `start` (or `start` itself) whose `Cargo.toml` has a
@@ -284,8 +402,9 @@ fn scrub_env(cmd: &mut Command) {
     }
 }
 
-/// Installs [`TARGET`] with rustup when the toolchain's sysroot lacks it.
-fn ensure_target(root: &Path) -> Result<(), Error> {
+/// Installs [`TARGET`] with rustup when the toolchain's sysroot lacks it; returns the
+/// sysroot.
+fn ensure_target(root: &Path) -> Result<PathBuf, Error> {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
     let mut cmd = Command::new(&rustc);
     cmd.current_dir(root).arg("--print").arg("sysroot");
@@ -293,7 +412,7 @@ fn ensure_target(root: &Path) -> Result<(), Error> {
     let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     let target_lib = sysroot.join("lib").join("rustlib").join(TARGET);
     if target_lib.is_dir() {
-        return Ok(());
+        return Ok(sysroot);
     }
 
     let mut rustup = Command::new("rustup");
@@ -315,7 +434,7 @@ fn ensure_target(root: &Path) -> Result<(), Error> {
                 target_lib.display()
             ),
         }),
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(sysroot),
     }
 }
 

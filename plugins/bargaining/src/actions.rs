@@ -20,7 +20,7 @@ pub const MAX_HELPERS: i64 = 200;
 pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
     let output = match name {
         "create-activity" => {
-            staff_only(actor, "create bargain activities")?;
+            actor.staff_only("create bargain activities")?;
             create_activity(ctx, input)?
         }
         "list-activities" => {
@@ -29,7 +29,7 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         }
         "get-activity" => Activity::load(&activity_id(input)?)?.view()?,
         "end-activity" => {
-            staff_only(actor, "end bargain activities")?;
+            actor.staff_only("end bargain activities")?;
             end_activity(ctx, &activity_id(input)?)?
         }
         "start" => start(ctx, actor, input)?,
@@ -40,23 +40,9 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
             Bargain::load(&id)?.view(ctx.now)
         }
         "my-bargains" => my_bargains(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
-}
-
-fn staff_only(actor: &Actor, what: &str) -> Result<()> {
-    if actor.is_trusted() {
-        Ok(())
-    } else {
-        Err(PluginError::refused(format!("only shop staff can {what}")))
-    }
-}
-
-fn member_only<'a>(actor: &'a Actor, what: &str) -> Result<&'a str> {
-    actor
-        .member_id()
-        .ok_or_else(|| PluginError::refused(format!("only a member can {what}")))
 }
 
 fn activity_id(input: &str) -> Result<String> {
@@ -262,7 +248,7 @@ fn live_bargain(ctx: &CallContext, activity_id: &str, member_id: &str) -> Result
 }
 
 fn start(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
-    let member_id = member_only(actor, "start a bargain")?.to_string();
+    let member_id = actor.member_only("start a bargain")?.to_string();
     let id = activity_id(input)?;
     let activity = Activity::load(&id)?;
     if activity.ended() {
@@ -338,7 +324,7 @@ pub fn next_cut(cut: &Cut, price: i64, floor: i64, helpers: usize, helpers_neede
 }
 
 fn help(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
-    let helper = member_only(actor, "help a bargain")?.to_string();
+    let helper = actor.member_only("help a bargain")?.to_string();
     let mut f = Fields::parse(input, &["bargain_id"])?;
     let id = f.req("bargain_id", "a bargain id", text(64))?;
     // The host runs one call of this plugin per shop at a time, so everything from here to

@@ -26,10 +26,10 @@ mod model;
 mod tests;
 
 use baseplate_sdk::{
-    Actor, Adjustment, Attribute, CallContext, Cart, Event, Order, Plugin, PluginError, PriceStage,
-    Result,
+    Actor, Adjustment, Attribute, CallContext, Cart, ConfigContext, Event, Order, Plugin,
+    PriceStage, Result,
 };
-use fields::{Fields, text};
+use fields::{read_config, text};
 
 /// The plugin, as the host sees it.
 pub struct Bargaining;
@@ -44,14 +44,8 @@ const DEFAULT_LABEL: &str = "Bargain price";
 
 impl Config {
     fn parse(config: &str) -> Result<Config> {
-        let read = || {
-            let mut f = Fields::parse(config, &["label"])?;
-            let label = f.get("label", "a label of 1..=40 characters", text(40))?;
-            f.finish()?;
-            Ok(label)
-        };
-        let label = read().map_err(|e: PluginError| {
-            PluginError::invalid(format!("invalid config: {}", e.message()))
+        let label = read_config(config, &["label"], |f| {
+            f.get("label", "a label of 1..=40 characters", text(40))
         })?;
         Ok(Config {
             label: label.unwrap_or_else(|| DEFAULT_LABEL.into()),
@@ -64,15 +58,12 @@ impl Config {
 }
 
 impl Plugin for Bargaining {
-    fn validate_config(config: &str) -> Result<()> {
+    fn validate_config(_ctx: &ConfigContext, config: &str) -> Result<()> {
         Config::parse(config).map(drop)
     }
 
     fn price(ctx: &CallContext, stage: PriceStage, cart: &Cart) -> Result<Vec<Adjustment>> {
-        match stage {
-            PriceStage::Item => checkout::price(ctx, cart),
-            PriceStage::Order | PriceStage::Coupon => Ok(Vec::new()),
-        }
+        stage.only(PriceStage::Item, || checkout::price(ctx, cart))
     }
 
     fn order_created(

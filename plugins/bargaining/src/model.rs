@@ -15,7 +15,9 @@
 //!
 //! Counters live in their own keys so an activity is never rewritten by a help or an order.
 
-use baseplate_sdk::{PluginError, Result, Timestamp, host, state};
+use baseplate_sdk::{PluginError, Result, Timestamp, state};
+/// Shared with every plugin: from the SDK.
+pub use baseplate_sdk::{ids::new_id, money::display as money};
 use serde::{Deserialize, Serialize};
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -247,21 +249,4 @@ pub fn order_key(order_id: &str) -> String {
 /// A counter stored as JSON, 0 when absent.
 pub fn counter(key: &str) -> Result<u32> {
     Ok(state::get_json(key)?.unwrap_or(0))
-}
-
-/// A fresh id `<prefix>_<16 hex>` from the host's randomness, unused under `<dir>/`.
-pub fn new_id(prefix: &str, dir: &str) -> String {
-    loop {
-        let id = format!("{prefix}_{:016x}", host::random());
-        if state::get(&format!("{dir}/{id}")).is_none() {
-            return id;
-        }
-    }
-}
-
-/// Money for people to read: `12.50 CNY`.
-pub fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let abs = amount.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
 }

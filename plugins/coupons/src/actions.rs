@@ -15,7 +15,7 @@ const POSITIVE: std::ops::RangeInclusive<i64> = 1..=i64::MAX;
 pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
     let output = match name {
         "create-template" => {
-            staff_only(actor, "create coupon templates")?;
+            actor.staff_only("create coupon templates")?;
             create_template(ctx, input)?
         }
         "list-templates" => {
@@ -24,29 +24,21 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         }
         "get-template" => Template::load(&template_id(input)?)?.view()?,
         "disable-template" => {
-            staff_only(actor, "disable coupon templates")?;
+            actor.staff_only("disable coupon templates")?;
             disable_template(&template_id(input)?)?
         }
         "claim" => claim(ctx, actor, input)?,
         "list-coupons" => list_coupons(ctx, actor, input)?,
         "create-split-template" => {
-            staff_only(actor, "create split coupon templates")?;
+            actor.staff_only("create split coupon templates")?;
             split::create_template(ctx, input)?
         }
         "launch-split" => split::launch(ctx, actor, input)?,
         "join-split" => split::join(ctx, actor, input)?,
         "get-split" => split::get(ctx, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
-}
-
-pub fn staff_only(actor: &Actor, what: &str) -> Result<()> {
-    if actor.is_trusted() {
-        Ok(())
-    } else {
-        Err(PluginError::refused(format!("only shop staff can {what}")))
-    }
 }
 
 fn template_id(input: &str) -> Result<String> {

@@ -24,10 +24,10 @@ mod split_tests;
 mod tests;
 
 use baseplate_sdk::{
-    Actor, Adjustment, Attribute, CallContext, Cart, Event, Order, Plugin, PluginError, PriceStage,
-    Result,
+    Actor, Adjustment, Attribute, CallContext, Cart, ConfigContext, Event, Order, Plugin,
+    PriceStage, Result,
 };
-use fields::{Fields, int_in};
+use fields::{int_in, read_config};
 
 /// The plugin, as the host sees it.
 pub struct Coupons;
@@ -40,12 +40,9 @@ struct Config {
 
 impl Config {
     fn parse(text: &str) -> Result<Config> {
-        let read = || {
-            let mut f = Fields::parse(text, &["max_coupons_per_order"])?;
+        let max = read_config(text, &["max_coupons_per_order"], |f| {
             f.get("max_coupons_per_order", "an integer 1..=3", int_in(1..=3))
-        };
-        let max =
-            read().map_err(|e| PluginError::invalid(format!("invalid config: {}", e.message())))?;
+        })?;
         Ok(Config {
             max_coupons_per_order: max.unwrap_or(3) as u32,
         })
@@ -57,15 +54,12 @@ impl Config {
 }
 
 impl Plugin for Coupons {
-    fn validate_config(config: &str) -> Result<()> {
+    fn validate_config(_ctx: &ConfigContext, config: &str) -> Result<()> {
         Config::parse(config).map(drop)
     }
 
     fn price(ctx: &CallContext, stage: PriceStage, cart: &Cart) -> Result<Vec<Adjustment>> {
-        match stage {
-            PriceStage::Coupon => checkout::price(ctx, cart),
-            PriceStage::Item | PriceStage::Order => Ok(Vec::new()),
-        }
+        stage.only(PriceStage::Coupon, || checkout::price(ctx, cart))
     }
 
     fn order_created(

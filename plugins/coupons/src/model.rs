@@ -19,7 +19,9 @@
 //! Counters live in their own keys so a template (and its product list) is never rewritten
 //! by a claim.
 
-use baseplate_sdk::{PluginError, Result, Timestamp, host, state};
+use baseplate_sdk::{PluginError, Result, Timestamp, state};
+/// Shared with every plugin: from the SDK.
+pub use baseplate_sdk::{ids::new_id, money::display as money};
 use serde::{Deserialize, Serialize};
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -334,21 +336,4 @@ pub fn member_index_key(member_id: &str, coupon_id: &str) -> String {
 
 pub fn order_key(order_id: &str) -> String {
     format!("order/{order_id}")
-}
-
-/// A fresh id `<prefix>_<16 hex>` from the host's randomness, unused under `<dir>/`.
-pub fn new_id(prefix: &str, dir: &str) -> String {
-    loop {
-        let id = format!("{prefix}_{:016x}", host::random());
-        if state::get(&format!("{dir}/{id}")).is_none() {
-            return id;
-        }
-    }
-}
-
-/// Money for the buyer to read: `12.50 CNY`.
-pub fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let abs = amount.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
 }

@@ -6,41 +6,35 @@
 use crate::Coupons;
 use crate::model::{Coupon, MINUTE_MS, Split, SplitStatus, Status};
 use crate::split::{equal_shares, random_shares};
-use baseplate_sdk::testing::{self, MockHost};
-use baseplate_sdk::{Actor, Adjustment, Cart, Event, Plugin, PluginError, PriceStage, Result};
+use baseplate_sdk::testing::{
+    self, MockHost, assert_invalid, assert_refused, buyer as member, staff,
+};
+use baseplate_sdk::{Actor, Adjustment, Cart, Event, Plugin, PriceStage, Result};
 use serde_json::{Value, json};
 
-fn staff() -> Actor {
-    Actor::Staff("key_1".into())
+/// The mock host enforces this plugin's manifest, as the real host does.
+const MANIFEST: &str = include_str!("../plugin.toml");
+
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config("{}")
+        .act_unchecked::<Coupons>(actor, name, input)
 }
 
-fn member(id: &str) -> Actor {
-    Actor::Member(id.into())
-}
-
+/// Runs an action as the host does: declared, open to the actor, atomic.
+/// Runs an action as the host does: declared, open to the actor, atomic.
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let ctx = MockHost::current().context("{}");
-    Coupons::handle_action(&ctx, actor, name, &input.to_string())
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config("{}")
+        .act::<Coupons>(actor, name, input)
 }
 
 /// Runs an action like the host does: a refused call leaves no trace.
 fn act_atomic(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     MockHost::current().atomic(|| act(actor, name, input))
-}
-
-fn refused_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Refused(m)) if m.contains(needle) => {}
-        other => panic!("expected Refused(..{needle}..), got {other:?}"),
-    }
-}
-
-fn invalid_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Invalid(m)) if m.contains(needle) => {}
-        other => panic!("expected Invalid(..{needle}..), got {other:?}"),
-    }
 }
 
 fn base_template() -> Value {
@@ -116,12 +110,8 @@ fn remaining_stock(template_id: &str) -> i64 {
 }
 
 fn fire_due_timers() {
-    let host = MockHost::current();
-    for t in host.take_due_timers() {
-        let ctx = host.context("{}");
-        host.atomic(|| Coupons::fire_timer(&ctx, &t.name, &t.payload))
-            .unwrap();
-    }
+    let host = MockHost::current().set_config("{}");
+    host.fire_due_timers::<Coupons>().unwrap();
 }
 
 fn assert_shares(shares: &[i64], total: i64, n: usize) {
@@ -151,7 +141,7 @@ fn equal_shares_floor_and_spread_the_remainder_to_the_first() {
 
 #[test]
 fn random_shares_sum_exactly_and_are_at_least_one_for_many_seeds() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     for seed in 0..300u64 {
         host.set_seed(seed);
         for n in [2usize, 3, 7, 50] {
@@ -167,7 +157,7 @@ fn random_shares_sum_exactly_and_are_at_least_one_for_many_seeds() {
 
 #[test]
 fn random_shares_are_random_and_favour_no_place() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     host.set_seed(11);
     let rounds = 4000;
     let (n, total) = (5usize, 10_000i64);
@@ -191,55 +181,55 @@ fn random_shares_are_random_and_favour_no_place() {
 
 #[test]
 fn create_split_template_names_every_bad_field() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let with = |k: &str, v: Value| {
         let mut input = base_template();
         input[k] = v;
         act(&staff(), "create-split-template", input)
     };
-    invalid_with(
+    assert_invalid(
         with("participants", json!(1)),
         "`participants` must be an integer 2..=50",
     );
-    invalid_with(with("participants", json!(51)), "`participants`");
-    invalid_with(
+    assert_invalid(with("participants", json!(51)), "`participants`");
+    assert_invalid(
         with("total", json!(2)),
         "`total` must be an integer ≥ `participants`",
     );
-    invalid_with(with("total", json!("1000")), "`total`");
-    invalid_with(
+    assert_invalid(with("total", json!("1000")), "`total`");
+    assert_invalid(
         with("split", json!("fair")),
         "`split` must be \"equal\" or \"random\"",
     );
-    invalid_with(
+    assert_invalid(
         with("window_minutes", json!(0)),
         "`window_minutes` must be an integer 1..=43200",
     );
-    invalid_with(with("window_minutes", json!(43_201)), "`window_minutes`");
-    invalid_with(
+    assert_invalid(with("window_minutes", json!(43_201)), "`window_minutes`");
+    assert_invalid(
         with("threshold", json!({"type": "amount", "min": 0})),
         "`threshold.min` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         with("validity", json!({"type": "relative", "days": 0})),
         "`validity.days`",
     );
-    invalid_with(
+    assert_invalid(
         with("total_stock", json!(0)),
         "`total_stock` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         with("discount", json!({"type": "fixed", "amount": 1})),
         "unknown field `discount`; allowed: name, total, participants",
     );
     let mut missing = base_template();
     missing.as_object_mut().unwrap().remove("window_minutes");
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-split-template", missing),
         "`window_minutes` is required",
     );
-    refused_with(
-        act(&member("m1"), "create-split-template", base_template()),
+    assert_refused(
+        guard(&member("m1"), "create-split-template", base_template()),
         "only shop staff",
     );
     // A split cannot be made through create-template's discount either.
@@ -248,7 +238,7 @@ fn create_split_template_names_every_bad_field() {
         through.as_object_mut().unwrap().remove(k);
     }
     through["discount"] = json!({"type": "split"});
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-template", through),
         "`discount.type` must be",
     );
@@ -273,7 +263,7 @@ fn create_split_template_names_every_bad_field() {
 
 #[test]
 fn launch_opens_a_split_with_the_launcher_as_first_member() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({}));
     let out = launch("m1", &tpl).unwrap();
     let id = out["split_id"].as_str().unwrap();
@@ -312,7 +302,7 @@ fn launch_opens_a_split_with_the_launcher_as_first_member() {
         .kind(),
         "not-found"
     );
-    invalid_with(
+    assert_invalid(
         act(&member("m9"), "get-split", json!({})),
         "`split_id` is required",
     );
@@ -320,13 +310,13 @@ fn launch_opens_a_split_with_the_launcher_as_first_member() {
 
 #[test]
 fn launch_rules() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "total_stock": 2, "per_member_limit": 1 }));
-    refused_with(
-        act(&staff(), "launch-split", json!({ "template_id": tpl })),
+    assert_refused(
+        guard(&staff(), "launch-split", json!({ "template_id": tpl })),
         "only members can launch splits",
     );
-    invalid_with(
+    assert_invalid(
         act(
             &member("m1"),
             "launch-split",
@@ -336,12 +326,12 @@ fn launch_rules() {
     );
     assert_eq!(launch("m1", "tpl_nope").unwrap_err().kind(), "not-found");
     launched("m1", &tpl);
-    refused_with(
+    assert_refused(
         launch("m1", &tpl),
         "member m1 has already launched 1 splits",
     );
     launched("m2", &tpl);
-    refused_with(launch("m3", &tpl), "is out of stock");
+    assert_refused(launch("m3", &tpl), "is out of stock");
 
     // An ordinary template is claimed, not split; a split template is not claimed.
     let ordinary = act(
@@ -358,8 +348,8 @@ fn launch_rules() {
         .as_str()
         .unwrap()
         .to_string();
-    refused_with(launch("m1", &ordinary), "is not a split template");
-    refused_with(
+    assert_refused(launch("m1", &ordinary), "is not a split template");
+    assert_refused(
         act(&member("m1"), "claim", json!({ "template_id": tpl })),
         "is a split template",
     );
@@ -372,7 +362,7 @@ fn launch_rules() {
         json!({ "template_id": other }),
     )
     .unwrap();
-    refused_with(launch("m2", &other), "is disabled");
+    assert_refused(launch("m2", &other), "is disabled");
     // A split launched before the template was disabled can still fill.
     join("m2", &open).unwrap();
     assert_eq!(join("m3", &open).unwrap()["status"], "completed");
@@ -385,20 +375,20 @@ fn launch_rules() {
         Some(end)
     );
     host.set_now(end);
-    refused_with(launch("m2", &ending), "has ended");
+    assert_refused(launch("m2", &ending), "has ended");
 }
 
 #[test]
 fn join_rules_self_duplicate_and_full() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({}));
     let id = launched("m1", &tpl);
-    refused_with(join("m1", &id), "cannot join your own split");
-    refused_with(
-        act(&staff(), "join-split", json!({ "split_id": id })),
+    assert_refused(join("m1", &id), "cannot join your own split");
+    assert_refused(
+        guard(&staff(), "join-split", json!({ "split_id": id })),
         "only members can join splits",
     );
-    invalid_with(
+    assert_invalid(
         act(&member("m2"), "join-split", json!({ "split": id })),
         "unknown field `split`",
     );
@@ -410,7 +400,7 @@ fn join_rules_self_duplicate_and_full() {
         (Some(2), Some(1))
     );
     assert_eq!(out["status"], "open");
-    refused_with(join("m2", &id), "already joined");
+    assert_refused(join("m2", &id), "already joined");
     assert!(
         coupons_of("m1").is_empty(),
         "no coupon before the split fills"
@@ -423,8 +413,8 @@ fn join_rules_self_duplicate_and_full() {
         (Some(3), Some(0))
     );
     assert_eq!(out["completed_at"].as_i64(), Some(host.now()));
-    refused_with(join("m4", &id), "is full");
-    refused_with(join("m2", &id), "already joined");
+    assert_refused(join("m4", &id), "is full");
+    assert_refused(join("m2", &id), "already joined");
     let split = stored(&id);
     assert_eq!(split.members.len(), 3);
     // Completion removed the window's timer and the open index entry.
@@ -434,7 +424,7 @@ fn join_rules_self_duplicate_and_full() {
 
 #[test]
 fn completion_issues_each_member_a_coupon_of_their_share() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "total": 1001, "participants": 4 }));
     let id = launched("m1", &tpl);
     for m in ["m2", "m3", "m4"] {
@@ -474,7 +464,7 @@ fn completion_issues_each_member_a_coupon_of_their_share() {
 
 #[test]
 fn random_split_shares_sum_exactly_at_completion() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     for seed in 0..40u64 {
         host.set_seed(seed);
         let (total, n) = if seed % 4 == 0 { (5, 5) } else { (997, 5) };
@@ -501,20 +491,20 @@ fn random_split_shares_sum_exactly_at_completion() {
 
 #[test]
 fn a_split_not_filled_in_its_window_fails_and_issues_nothing() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "total_stock": 1, "per_member_limit": 1 }));
     let id = launched("m1", &tpl);
     host.advance(60 * MINUTE_MS - 1);
     join("m2", &id).unwrap();
     host.advance(1);
     // At the window's end, before anything settled it: the clock alone refuses the join.
-    refused_with(join("m3", &id), "has expired");
+    assert_refused(join("m3", &id), "has expired");
     assert_eq!(stored(&id).status, SplitStatus::Open);
     assert_eq!(get(&id)["status"], "failed");
     // get-split settled it: stored failed, stock and the launch given back.
     assert_eq!(stored(&id).status, SplitStatus::Failed);
     assert_eq!(remaining_stock(&tpl), 1);
-    refused_with(join("m3", &id), "has expired");
+    assert_refused(join("m3", &id), "has expired");
     for m in ["m1", "m2", "m3"] {
         assert!(coupons_of(m).is_empty(), "{m} got nothing");
     }
@@ -528,7 +518,7 @@ fn a_split_not_filled_in_its_window_fails_and_issues_nothing() {
 
 #[test]
 fn the_timer_settles_a_failed_split_once() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "total_stock": 3 }));
     let id = launched("m1", &tpl);
     join("m2", &id).unwrap();
@@ -550,7 +540,7 @@ fn the_timer_settles_a_failed_split_once() {
 
 #[test]
 fn an_early_timer_waits_for_the_window() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({}));
     let id = launched("m1", &tpl);
     let expires_at = stored(&id).expires_at;
@@ -569,18 +559,18 @@ fn an_early_timer_waits_for_the_window() {
 
 #[test]
 fn a_launch_short_of_stock_settles_splits_whose_timer_is_late() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "total_stock": 2, "per_member_limit": 1, "window_minutes": 10 }));
     let first = launched("m1", &tpl);
     host.advance(5 * MINUTE_MS);
     let second = launched("m2", &tpl);
-    refused_with(launch("m3", &tpl), "is out of stock");
+    assert_refused(launch("m3", &tpl), "is out of stock");
     // The first window ends; its timer has not run.
     host.advance(5 * MINUTE_MS);
     launched("m3", &tpl);
     assert_eq!(stored(&first).status, SplitStatus::Failed);
     assert_eq!(stored(&second).status, SplitStatus::Open);
-    refused_with(launch("m4", &tpl), "is out of stock");
+    assert_refused(launch("m4", &tpl), "is out of stock");
     // The launcher of the failed split has their launch back too.
     host.advance(5 * MINUTE_MS);
     launched("m1", &tpl);
@@ -589,7 +579,7 @@ fn a_launch_short_of_stock_settles_splits_whose_timer_is_late() {
 
 #[test]
 fn split_coupons_work_at_checkout_with_the_template_terms() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({
         "total": 900,
         "participants": 2,
@@ -614,7 +604,7 @@ fn split_coupons_work_at_checkout_with_the_template_terms() {
     let cuts: Vec<(u32, i64)> = adjustments.iter().map(|a| (a.line, a.amount)).collect();
     assert_eq!(cuts, [(0, 450)]);
     assert_eq!(adjustments[0].label, "Coupon Split 10");
-    refused_with(
+    assert_refused(
         price(&cart(vec![testing::cart_line(0, "p1", 1, 1999)])),
         "needs eligible items worth at least 20.00 CNY",
     );
@@ -632,5 +622,5 @@ fn split_coupons_work_at_checkout_with_the_template_terms() {
         vec![testing::cart_line(0, "p1", 1, 5000)],
         Some(&input),
     );
-    refused_with(price(&theirs), "is not one of your coupons");
+    assert_refused(price(&theirs), "is not one of your coupons");
 }

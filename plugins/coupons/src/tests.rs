@@ -2,27 +2,35 @@
 
 use crate::Coupons;
 use crate::model::{Coupon, DAY_MS, Status};
-use baseplate_sdk::testing::{self, MockHost};
+use baseplate_sdk::testing::{
+    self, MockHost, assert_invalid, assert_refused, buyer as member, staff,
+};
 use baseplate_sdk::{
     Actor, Adjustment, Attribute, Cart, CartLine, Event, Order, OrderRefunded, Plugin, PluginError,
     PriceStage, Refund, RefundState, Result,
 };
 use serde_json::{Value, json};
 
-fn staff() -> Actor {
-    Actor::Staff("key_1".into())
-}
+/// The mock host enforces this plugin's manifest, as the real host does.
+const MANIFEST: &str = include_str!("../plugin.toml");
 
-fn member(id: &str) -> Actor {
-    Actor::Member(id.into())
-}
-
+/// Runs an action as the host does under `config`: declared, open to the actor, atomic.
+#[track_caller]
 fn act_with(config: &str, actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let ctx = MockHost::current().context(config);
-    Coupons::handle_action(&ctx, actor, name, &input.to_string())
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config(config)
+        .act::<Coupons>(actor, name, input)
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config("{}")
+        .act_unchecked::<Coupons>(actor, name, input)
+}
+
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     act_with("{}", actor, name, input)
 }
@@ -58,11 +66,9 @@ fn cart(member_id: &str, lines: Vec<CartLine>, coupons: &[&str]) -> Cart {
 }
 
 fn price_with(config: &str, cart: &Cart) -> Result<Vec<Adjustment>> {
-    Coupons::price(
-        &MockHost::current().context(config),
-        PriceStage::Coupon,
-        cart,
-    )
+    MockHost::current()
+        .set_config(config)
+        .price::<Coupons>(PriceStage::Coupon, cart)
 }
 
 fn price(cart: &Cart) -> Result<Vec<Adjustment>> {
@@ -72,20 +78,6 @@ fn price(cart: &Cart) -> Result<Vec<Adjustment>> {
 /// (line, amount) of each adjustment.
 fn cuts(adjustments: &[Adjustment]) -> Vec<(u32, i64)> {
     adjustments.iter().map(|a| (a.line, a.amount)).collect()
-}
-
-fn refused_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Refused(m)) if m.contains(needle) => {}
-        other => panic!("expected Refused(..{needle}..), got {other:?}"),
-    }
-}
-
-fn invalid_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Invalid(m)) if m.contains(needle) => {}
-        other => panic!("expected Invalid(..{needle}..), got {other:?}"),
-    }
 }
 
 fn status(coupon_id: &str) -> Status {
@@ -100,8 +92,17 @@ fn checkout(order_id: &str, member_id: &str, coupons: &[&str]) -> Result<Vec<Att
     Coupons::order_created(&MockHost::current().context("{}"), &order, Some(&input))
 }
 
+/// An event the manifest does not subscribe to, handed to the hook directly (the host never
+/// delivers it): the plugin must ignore it.
+fn undeclared_event(event: Event) {
+    let ctx = MockHost::current().context("{}");
+    Coupons::handle_event(&ctx, &event).unwrap();
+}
+
+#[track_caller]
 fn event(event: Event) {
-    Coupons::handle_event(&MockHost::current().context("{}"), &event).unwrap();
+    let host = MockHost::current().set_config("{}");
+    host.handle_event::<Coupons>(&event).unwrap();
 }
 
 fn order_with(id: &str, refund_state: RefundState) -> Order {
@@ -118,32 +119,40 @@ fn refunded(id: &str, refund_state: RefundState) -> Event {
             amount: 100,
             lines: Vec::new(),
             reason: "changed mind".into(),
+            created_at: MockHost::current().now(),
         },
     })
 }
 
 #[test]
 fn config_is_validated() {
-    assert!(Coupons::validate_config("{}").is_ok());
-    assert!(Coupons::validate_config(r#"{"max_coupons_per_order": 2}"#).is_ok());
-    invalid_with(
-        Coupons::validate_config(r#"{"max_coupons_per_order": 4}"#),
+    assert!(MockHost::current().validate_config::<Coupons>("{}").is_ok());
+    assert!(
+        MockHost::current()
+            .validate_config::<Coupons>(r#"{"max_coupons_per_order": 2}"#)
+            .is_ok()
+    );
+    assert_invalid(
+        MockHost::current().validate_config::<Coupons>(r#"{"max_coupons_per_order": 4}"#),
         "`max_coupons_per_order` must be an integer 1..=3",
     );
-    invalid_with(
-        Coupons::validate_config(r#"{"max_coupons_per_order": "2"}"#),
+    assert_invalid(
+        MockHost::current().validate_config::<Coupons>(r#"{"max_coupons_per_order": "2"}"#),
         "`max_coupons_per_order`",
     );
-    invalid_with(
-        Coupons::validate_config(r#"{"max_coupon": 2}"#),
+    assert_invalid(
+        MockHost::current().validate_config::<Coupons>(r#"{"max_coupon": 2}"#),
         "unknown field `max_coupon`",
     );
-    invalid_with(Coupons::validate_config("{"), "not valid JSON");
+    assert_invalid(
+        MockHost::current().validate_config::<Coupons>("{"),
+        "not valid JSON",
+    );
 }
 
 #[test]
 fn create_template_names_every_bad_field() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let base = json!({
         "name": "10 off",
         "discount": {"type": "fixed", "amount": 1000},
@@ -155,94 +164,94 @@ fn create_template_names_every_bad_field() {
         input[k] = v;
         act(&staff(), "create-template", input)
     };
-    invalid_with(
+    assert_invalid(
         with("name", json!("")),
         "`name` must be a name of 1..=100 characters",
     );
-    invalid_with(
+    assert_invalid(
         with("discount", json!({"type": "bogus"})),
         "`discount.type` must be \"fixed\", \"percent\" or \"random\"",
     );
-    invalid_with(
+    assert_invalid(
         with("discount", json!({"type": "fixed", "amount": 0})),
         "`discount.amount` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         with(
             "discount",
             json!({"type": "fixed", "amount": 5, "off_bp": 1}),
         ),
         "unknown field `discount.off_bp`",
     );
-    invalid_with(
+    assert_invalid(
         with("discount", json!({"type": "percent", "off_bp": 10_000})),
         "`discount.off_bp` must be an integer 1..=9999",
     );
-    invalid_with(
+    assert_invalid(
         with(
             "discount",
             json!({"type": "percent", "off_bp": 2000, "cap": 0}),
         ),
         "`discount.cap`",
     );
-    invalid_with(
+    assert_invalid(
         with(
             "discount",
             json!({"type": "random", "min": 500, "max": 100}),
         ),
         "`discount.max` must be an integer ≥ `discount.min`",
     );
-    invalid_with(
+    assert_invalid(
         with("threshold", json!({"type": "amount", "min": -1})),
         "`threshold.min` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         with("threshold", json!({"type": "items"})),
         "`threshold.min` is required",
     );
-    invalid_with(
+    assert_invalid(
         with("threshold", json!({"type": "weight", "min": 1})),
         "`threshold.type`",
     );
-    invalid_with(
+    assert_invalid(
         with(
             "validity",
             json!({"type": "absolute", "start": 10, "end": 10}),
         ),
         "`validity.end` must be a time in ms after `validity.start`",
     );
-    invalid_with(
+    assert_invalid(
         with("validity", json!({"type": "relative", "days": 3651})),
         "`validity.days` must be an integer 1..=3650",
     );
-    invalid_with(
+    assert_invalid(
         with("total_stock", json!(0)),
         "`total_stock` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         with("per_member_limit", json!(1001)),
         "`per_member_limit` must be an integer 1..=1000",
     );
-    invalid_with(
+    assert_invalid(
         with("applicable_products", json!([])),
         "`applicable_products` must be null (every product)",
     );
-    invalid_with(
+    assert_invalid(
         with("stackable", json!("yes")),
         "`stackable` must be true or false",
     );
-    invalid_with(
+    assert_invalid(
         with("colour", json!("red")),
         "unknown field `colour`; allowed: name, discount",
     );
     let mut no_stock = base.clone();
     no_stock.as_object_mut().unwrap().remove("total_stock");
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-template", no_stock),
         "`total_stock` is required",
     );
-    refused_with(
-        act(&member("m1"), "create-template", base.clone()),
+    assert_refused(
+        guard(&member("m1"), "create-template", base.clone()),
         "only shop staff",
     );
 
@@ -261,7 +270,7 @@ fn create_template_names_every_bad_field() {
 
 #[test]
 fn stock_of_ten_claimed_eleven_times_issues_ten() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "total_stock": 10 }));
     let mut issued = 0;
     for i in 0..11 {
@@ -283,19 +292,19 @@ fn stock_of_ten_claimed_eleven_times_issues_ten() {
 
 #[test]
 fn per_member_limit_holds() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "per_member_limit": 2 }));
     claim("m1", &tpl).unwrap();
     claim("m1", &tpl).unwrap();
-    refused_with(claim("m1", &tpl), "already claimed 2");
+    assert_refused(claim("m1", &tpl), "already claimed 2");
     claim("m2", &tpl).unwrap();
 }
 
 #[test]
 fn claim_rules_for_actors_and_templates() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({}));
-    invalid_with(
+    assert_invalid(
         act(&staff(), "claim", json!({ "template_id": tpl })),
         "`member_id` is required",
     );
@@ -309,7 +318,7 @@ fn claim_rules_for_actors_and_templates() {
     assert_eq!(out["status"], "available");
     assert_eq!(out["valid_from"].as_i64(), Some(host.now()));
     assert_eq!(out["valid_until"].as_i64(), Some(host.now() + 30 * DAY_MS));
-    refused_with(
+    assert_refused(
         act(
             &member("m1"),
             "claim",
@@ -317,7 +326,7 @@ fn claim_rules_for_actors_and_templates() {
         ),
         "only act for themselves",
     );
-    invalid_with(
+    assert_invalid(
         act(
             &member("m1"),
             "claim",
@@ -331,10 +340,10 @@ fn claim_rules_for_actors_and_templates() {
         template(json!({ "validity": {"type": "absolute", "start": 0, "end": host.now() + 10} }));
     claim("m1", &ended).unwrap();
     host.advance(11);
-    refused_with(claim("m1", &ended), "has ended");
+    assert_refused(claim("m1", &ended), "has ended");
 
-    refused_with(
-        act(
+    assert_refused(
+        guard(
             &member("m1"),
             "disable-template",
             json!({ "template_id": tpl }),
@@ -344,7 +353,7 @@ fn claim_rules_for_actors_and_templates() {
     let c = claim("m1", &tpl).unwrap();
     let out = act(&staff(), "disable-template", json!({ "template_id": tpl })).unwrap();
     assert_eq!(out["enabled"], false);
-    refused_with(claim("m2", &tpl), "is disabled");
+    assert_refused(claim("m2", &tpl), "is disabled");
     // Claimed coupons of a disabled template stay usable.
     let adjustments = price(&cart(
         "m1",
@@ -354,14 +363,14 @@ fn claim_rules_for_actors_and_templates() {
     .unwrap();
     assert_eq!(cuts(&adjustments), [(0, 500)]);
     assert_eq!(
-        act(&staff(), "nope", json!({})).unwrap_err().kind(),
+        guard(&staff(), "nope", json!({})).unwrap_err().kind(),
         "not-found"
     );
 }
 
 #[test]
 fn fixed_discount_is_apportioned_by_line_amount() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let c = claim("m1", &template(json!({}))).unwrap();
     let lines = vec![
         testing::cart_line(0, "p1", 3, 1000),
@@ -383,7 +392,7 @@ fn fixed_discount_is_apportioned_by_line_amount() {
 
 #[test]
 fn amount_threshold_uses_the_amount_after_earlier_stages() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let c = claim(
         "m1",
         &template(json!({ "threshold": {"type": "amount", "min": 5000} })),
@@ -407,7 +416,7 @@ fn amount_threshold_uses_the_amount_after_earlier_stages() {
 
 #[test]
 fn items_threshold_counts_quantities() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let c = claim(
         "m1",
         &template(json!({ "threshold": {"type": "items", "min": 3} })),
@@ -417,7 +426,7 @@ fn items_threshold_counts_quantities() {
         testing::cart_line(0, "p1", 1, 1000),
         testing::cart_line(1, "p2", 1, 1000),
     ];
-    refused_with(
+    assert_refused(
         price(&cart("m1", two, &[&c])),
         "needs at least 3 eligible items (the cart has 2)",
     );
@@ -437,7 +446,7 @@ fn items_threshold_counts_quantities() {
 
 #[test]
 fn percent_rounds_down_and_respects_the_cap() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let capped = claim(
         "m1",
         &template(json!({ "discount": {"type": "percent", "off_bp": 2000, "cap": 1500} })),
@@ -463,7 +472,7 @@ fn percent_rounds_down_and_respects_the_cap() {
 
 #[test]
 fn random_amount_is_drawn_at_claim() {
-    MockHost::install().set_seed(99);
+    MockHost::from_manifest(MANIFEST).set_seed(99);
     let tpl = template(json!({ "discount": {"type": "random", "min": 100, "max": 300} }));
     for _ in 0..5 {
         let out = act(&member("m1"), "claim", json!({ "template_id": tpl })).unwrap();
@@ -482,7 +491,7 @@ fn random_amount_is_drawn_at_claim() {
 
 #[test]
 fn only_applicable_products_are_discounted() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let c = claim(
         "m1",
         &template(
@@ -500,12 +509,12 @@ fn only_applicable_products_are_discounted() {
         testing::cart_line(0, "p1", 1, 1500),
         testing::cart_line(1, "p2", 1, 3000),
     ];
-    refused_with(
+    assert_refused(
         price(&cart("m1", lines, &[&c])),
         "needs eligible items worth at least 20.00 CNY",
     );
     let lines = vec![testing::cart_line(0, "p2", 1, 3000)];
-    refused_with(
+    assert_refused(
         price(&cart("m1", lines, &[&c])),
         "does not apply to any item",
     );
@@ -513,7 +522,7 @@ fn only_applicable_products_are_discounted() {
 
 #[test]
 fn stacking_rules() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let stackable = template(json!({ "stackable": true }));
     let single = template(json!({ "stackable": false }));
     let s: Vec<String> = (0..4).map(|_| claim("m1", &stackable).unwrap()).collect();
@@ -529,7 +538,7 @@ fn stacking_rules() {
         cuts(&price(&cart("m1", lines(), &[&lone])).unwrap()),
         [(0, 400), (1, 100)]
     );
-    refused_with(
+    assert_refused(
         price(&cart("m1", lines(), &[&s[0], &lone])),
         &format!("coupon {lone} cannot be combined"),
     );
@@ -539,18 +548,18 @@ fn stacking_rules() {
     // The third finds nothing left and proposes nothing; no line goes negative.
     let three = price(&cart("m1", lines(), &[&s[0], &s[1], &s[2]])).unwrap();
     assert_eq!(three.iter().map(|a| a.amount).sum::<i64>(), 1000);
-    refused_with(
+    assert_refused(
         price(&cart("m1", lines(), &[&s[0], &s[1], &s[2], &s[3]])),
         "at most 3 coupons",
     );
-    refused_with(
+    assert_refused(
         price_with(
             r#"{"max_coupons_per_order": 2}"#,
             &cart("m1", lines(), &[&s[0], &s[1], &s[2]]),
         ),
         "at most 2 coupons",
     );
-    invalid_with(
+    assert_invalid(
         price(&cart("m1", lines(), &[&s[0], &s[0]])),
         &format!("coupon {} is listed twice", s[0]),
     );
@@ -558,7 +567,7 @@ fn stacking_rules() {
 
 #[test]
 fn price_checks_owner_validity_and_input() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let c = claim(
         "m1",
         &template(json!({ "validity": {"type": "relative", "days": 1} })),
@@ -579,15 +588,15 @@ fn price_checks_owner_validity_and_input() {
             .is_empty()
     );
     assert!(price(&cart("m1", lines(), &[])).unwrap().is_empty());
-    refused_with(
+    assert_refused(
         price(&cart("m2", lines(), &[&c])),
         "is not one of your coupons",
     );
-    refused_with(
+    assert_refused(
         price(&cart("m1", lines(), &["cpn_nope"])),
         "coupon cpn_nope is not one of your coupons",
     );
-    refused_with(
+    assert_refused(
         price(&testing::cart(
             None,
             lines(),
@@ -595,7 +604,7 @@ fn price_checks_owner_validity_and_input() {
         )),
         "sign in",
     );
-    invalid_with(
+    assert_invalid(
         price(&testing::cart(
             Some("m1"),
             lines(),
@@ -603,7 +612,7 @@ fn price_checks_owner_validity_and_input() {
         )),
         "unknown field `coupons`",
     );
-    invalid_with(
+    assert_invalid(
         price(&testing::cart(
             Some("m1"),
             lines(),
@@ -612,20 +621,20 @@ fn price_checks_owner_validity_and_input() {
         "`coupon_ids` must be a list",
     );
     host.advance(DAY_MS + 1);
-    refused_with(price(&cart("m1", lines(), &[&c])), "has expired");
+    assert_refused(price(&cart("m1", lines(), &[&c])), "has expired");
 
     let later = template(
         json!({ "validity": {"type": "absolute", "start": host.now() + 1000, "end": host.now() + 2000} }),
     );
     let early = claim("m1", &later).unwrap();
-    refused_with(price(&cart("m1", lines(), &[&early])), "is not valid yet");
+    assert_refused(price(&cart("m1", lines(), &[&early])), "is not valid yet");
     host.advance(1000);
     assert_eq!(price(&cart("m1", lines(), &[&early])).unwrap().len(), 1);
 }
 
 #[test]
 fn order_created_reserves_once() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "stackable": true }));
     let (a, b) = (claim("m1", &tpl).unwrap(), claim("m1", &tpl).unwrap());
     let attrs = checkout("o1", "m1", &[&a, &b]).unwrap();
@@ -646,7 +655,7 @@ fn order_created_reserves_once() {
         checkout("o2", "m1", &[&a]).unwrap_err(),
         PluginError::refused(format!("coupon {a} is already used"))
     );
-    refused_with(
+    assert_refused(
         price(&cart(
             "m1",
             vec![testing::cart_line(0, "p1", 1, 1000)],
@@ -666,7 +675,7 @@ fn order_created_reserves_once() {
 
 #[test]
 fn paid_uses_and_duplicate_events_change_nothing() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let c = claim("m1", &template(json!({}))).unwrap();
     checkout("o1", "m1", &[&c]).unwrap();
     event(Event::OrderPaid(order_with("o1", RefundState::None)));
@@ -676,13 +685,13 @@ fn paid_uses_and_duplicate_events_change_nothing() {
     assert_eq!(host.state_snapshot(), before);
     // Events for orders without coupons are ignored.
     event(Event::OrderPaid(order_with("o9", RefundState::None)));
-    event(Event::OrderCompleted(order_with("o1", RefundState::None)));
+    undeclared_event(Event::OrderCompleted(order_with("o1", RefundState::None)));
     assert_eq!(host.state_snapshot(), before);
 }
 
 #[test]
 fn closed_returns_the_coupon_or_expires_it() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "validity": {"type": "relative", "days": 1} }));
     let c = claim("m1", &tpl).unwrap();
     checkout("o1", "m1", &[&c]).unwrap();
@@ -700,7 +709,7 @@ fn closed_returns_the_coupon_or_expires_it() {
 
 #[test]
 fn full_refund_returns_partial_keeps_used() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({}));
     let (a, b) = (claim("m1", &tpl).unwrap(), claim("m1", &tpl).unwrap());
     checkout("o1", "m1", &[&a]).unwrap();
@@ -720,7 +729,7 @@ fn full_refund_returns_partial_keeps_used() {
 
 #[test]
 fn list_coupons_shows_computed_status() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let short = template(json!({ "validity": {"type": "relative", "days": 1} }));
     let long = template(json!({}));
     let expiring = claim("m1", &short).unwrap();
@@ -754,11 +763,11 @@ fn list_coupons_shows_computed_status() {
     }
     let theirs = act(&staff(), "list-coupons", json!({ "member_id": "m2" })).unwrap();
     assert_eq!(theirs["coupons"].as_array().unwrap().len(), 1);
-    invalid_with(
+    assert_invalid(
         act(&staff(), "list-coupons", json!({})),
         "`member_id` is required",
     );
-    refused_with(
+    assert_refused(
         act(&member("m1"), "list-coupons", json!({ "member_id": "m2" })),
         "only act for themselves",
     );
@@ -766,7 +775,7 @@ fn list_coupons_shows_computed_status() {
 
 #[test]
 fn templates_are_listed_and_read_by_anyone() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let a = template(json!({ "name": "first" }));
     host.advance(1);
     let b = template(json!({ "name": "second", "applicable_products": ["p1", "p2"] }));
@@ -786,7 +795,7 @@ fn templates_are_listed_and_read_by_anyone() {
     );
     assert_eq!(got["applicable_products"], json!(["p1", "p2"]));
     assert_eq!(got["discount"], json!({"type": "fixed", "amount": 500}));
-    invalid_with(
+    assert_invalid(
         act(&member("m1"), "get-template", json!({})),
         "`template_id` is required",
     );
@@ -794,7 +803,7 @@ fn templates_are_listed_and_read_by_anyone() {
 
 #[test]
 fn discounts_always_sum_exactly_and_never_overdraw_a_line() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     host.set_seed(3);
     let tpl = template(
         json!({ "discount": {"type": "percent", "off_bp": 3333}, "stackable": true, "per_member_limit": 1000, "total_stock": 1000 }),
@@ -836,12 +845,12 @@ fn discounts_always_sum_exactly_and_never_overdraw_a_line() {
 
 #[test]
 fn hooks_roll_back_on_refusal() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let tpl = template(json!({ "stackable": true }));
     let (a, b) = (claim("m1", &tpl).unwrap(), claim("m1", &tpl).unwrap());
     checkout("o1", "m1", &[&b]).unwrap();
     // b is taken, so reserving [a, b] fails and must leave a untouched.
     let r = host.atomic(|| checkout("o2", "m1", &[&a, &b]));
-    refused_with(r, "is already used");
+    assert_refused(r, "is already used");
     assert_eq!(status(&a), Status::Available);
 }

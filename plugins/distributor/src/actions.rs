@@ -28,24 +28,9 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         "me" => me(ctx, actor, input)?,
         "my-commissions" => my_commissions(ctx, actor, input)?,
         "withdraw" => withdraw(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
-}
-
-/// The acting member, for actions only a member does for themselves.
-fn member_only<'a>(actor: &'a Actor, what: &str) -> Result<&'a str> {
-    actor
-        .member_id()
-        .ok_or_else(|| PluginError::refused(format!("only a member can {what}")))
-}
-
-fn staff_only(actor: &Actor, what: &str) -> Result<()> {
-    if actor.is_trusted() {
-        Ok(())
-    } else {
-        Err(PluginError::refused(format!("only shop staff can {what}")))
-    }
 }
 
 /// The member a read is for: a member reads their own; staff (or the platform) name one
@@ -81,7 +66,7 @@ fn distributor_view(d: &Distributor) -> Result<Value> {
 /// mode too).
 fn apply(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     Fields::parse(input, &[])?.finish()?;
-    let member = member_only(actor, "apply to become a distributor")?;
+    let member = actor.member_only("apply to become a distributor")?;
     let config = Config::from_ctx(ctx)?;
     let existing = Distributor::load(member)?;
     let status = match (&existing, config.promoters) {
@@ -120,7 +105,7 @@ fn decide(ctx: &CallContext, actor: &Actor, input: &str, to: Status) -> Result<V
         None
     };
     f.finish()?;
-    staff_only(actor, "approve or reject distributors")?;
+    actor.staff_only("approve or reject distributors")?;
     let mut d = match Distributor::load(&member)? {
         Some(d) => d,
         None if to == Status::Approved => {
@@ -158,7 +143,7 @@ fn bind(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["distributor_id"])?;
     let distributor = f.req("distributor_id", "a distributor's member id", id)?;
     f.finish()?;
-    let member = member_only(actor, "bind to a distributor")?;
+    let member = actor.member_only("bind to a distributor")?;
     if Config::from_ctx(ctx)?.binding != BindingMode::FirstTouch {
         return Err(PluginError::refused(
             "this shop binds members to the distributor who invited them when they join; share links do not bind",
@@ -235,7 +220,7 @@ fn list_distributors(actor: &Actor, input: &str) -> Result<Value> {
     )?;
     let (limit, after) = page(&mut f)?;
     f.finish()?;
-    staff_only(actor, "list distributors")?;
+    actor.staff_only("list distributors")?;
     let mut out = Vec::new();
     let mut cursor = after.map(|a| format!("d/{a}"));
     let mut next_after = None;
@@ -352,7 +337,7 @@ fn withdraw(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let amount = f.req("amount", "an integer > 0 (分)", int_in(1..=i64::MAX))?;
     let request_id = f.get("request_id", "an id of 1..=64 bytes", id)?;
     f.finish()?;
-    let member = member_only(actor, "withdraw commission")?;
+    let member = actor.member_only("withdraw commission")?;
     if let Some(rid) = &request_id
         && let Some(wid) = state::get_json::<String>(&Withdrawal::request_key(member, rid))?
     {
@@ -398,6 +383,8 @@ fn withdraw(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
                 available_at: None,
             },
         ],
+        // A payout belongs to no order.
+        None,
     )?;
     let w = Withdrawal {
         withdrawal_id,

@@ -15,7 +15,7 @@ use crate::model::{
 };
 use baseplate_sdk::{
     Attribute, CallContext, Event, LedgerEntry, Member, Order, Party, PaymentStatus, Result,
-    ledger, log, shop, state,
+    Timestamp, ledger, log, shop, state,
 };
 
 /// The ledger account commissions live on, for the shop (its expense) and the distributor.
@@ -51,8 +51,12 @@ pub fn order_created(order: &Order, input: Option<&str>) -> Result<Vec<Attribute
 
 pub fn handle_event(ctx: &CallContext, event: &Event) -> Result<()> {
     match event {
-        Event::OrderPaid(order) => reconcile_order(ctx, order, true),
-        Event::OrderRefunded(refunded) => reconcile_order(ctx, &refunded.order, false),
+        Event::OrderPaid(order) => reconcile_order(ctx, order, true, ctx.now),
+        // When the refund was made, not when its event arrived, says whether it came
+        // before or after settlement.
+        Event::OrderRefunded(refunded) => {
+            reconcile_order(ctx, &refunded.order, false, refunded.refund.created_at)
+        }
         Event::OrderClosed(order) if order.payment_status == PaymentStatus::Unpaid => {
             // Never paid, never will be: the snapshot has nothing left to attribute.
             state::delete(&Chain::snapshot_key(&order.id));
@@ -99,8 +103,13 @@ fn bind_on_registration(ctx: &CallContext, member: &Member) -> Result<()> {
 
 /// Books what the order's commissions should be now. `create`: the order-paid event, the
 /// only one that opens a book; a refund of an order never seen paid waits for its
-/// order-paid, which books on the net.
-fn reconcile_order(ctx: &CallContext, event_order: &Order, create: bool) -> Result<()> {
+/// order-paid, which books on the net. `at`: when what the event reports happened.
+fn reconcile_order(
+    ctx: &CallContext,
+    event_order: &Order,
+    create: bool,
+    at: Timestamp,
+) -> Result<()> {
     // The host's current view, not the event's snapshot: a late event must not undo what a
     // later one already booked.
     let order = shop::order(&event_order.id).unwrap_or_else(|| event_order.clone());
@@ -109,7 +118,7 @@ fn reconcile_order(ctx: &CallContext, event_order: &Order, create: bool) -> Resu
         None if create => open_book(ctx, &order)?,
         None => return Ok(()),
     };
-    if reconcile(ctx, &mut book, &order)? {
+    if reconcile(ctx, &mut book, &order, at)? {
         book.save()?;
     }
     Ok(())
@@ -207,8 +216,10 @@ fn commission(lines: &[LineTerms], level: u8, base: impl Fn(&LineTerms) -> i64) 
 ///
 /// A reversal before settlement keeps the commission's `available_at`, so it cancels or
 /// reduces the pending amount; after settlement it is available at once and so nets
-/// against the distributor's next payout (their balance may go negative).
-fn reconcile(ctx: &CallContext, book: &mut Book, order: &Order) -> Result<bool> {
+/// against the distributor's next payout (their balance may go negative). Before or after
+/// is decided at `at`, when the refund was made: a refund made inside the freeze window
+/// but delivered after it still only reduces the pending commission.
+fn reconcile(ctx: &CallContext, book: &mut Book, order: &Order, at: Timestamp) -> Result<bool> {
     let net = |l: &LineTerms| -> i64 {
         order
             .lines
@@ -224,7 +235,7 @@ fn reconcile(ctx: &CallContext, book: &mut Book, order: &Order) -> Result<bool> 
         if delta == 0 {
             continue;
         }
-        let settled = ctx.now >= book.available_at;
+        let settled = at >= book.available_at;
         let available_at = if delta < 0 && settled {
             ctx.now
         } else {
@@ -251,6 +262,8 @@ fn reconcile(ctx: &CallContext, book: &mut Book, order: &Order) -> Result<bool> 
                     available_at: Some(available_at),
                 },
             ],
+            // Named, not left to the event: the merchant finds every commission by order.
+            Some(&book.order_id),
         )?;
         log::info(&format!(
             "{memo}: {} to {} ({posting})",

@@ -11,7 +11,7 @@
 //!
 //! Every field is optional; the defaults are those of `plugin.toml`'s default config.
 
-use crate::fields::{Fields, int_in, is_id, one_of};
+use crate::fields::{Fields, int_in, is_id, one_of, read_config};
 use baseplate_sdk::{CallContext, PluginError, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -118,7 +118,7 @@ pub struct Config {
 impl Config {
     /// The merchant's config, with the defaults of `plugin.toml` for absent fields.
     pub fn parse(text: &str) -> Result<Config> {
-        read(text).map_err(|e| PluginError::invalid(format!("invalid config: {}", e.message())))
+        read_config(text, FIELDS, read)
     }
 
     pub fn from_ctx(ctx: &CallContext) -> Result<Config> {
@@ -139,8 +139,7 @@ impl Config {
 
 const BP: &str = "an integer 0..=10000 (basis points; 1000 = 10%)";
 
-fn read(text: &str) -> Result<Config> {
-    let mut f = Fields::parse(text, FIELDS)?;
+fn read(f: &mut Fields) -> Result<Config> {
     let promoters = match f
         .get(
             "promoters",
@@ -205,7 +204,6 @@ fn read(text: &str) -> Result<Config> {
             int_in(1..=1_000_000_000_000),
         )?
         .unwrap_or(100);
-    f.finish()?;
     Ok(Config {
         promoters,
         binding,

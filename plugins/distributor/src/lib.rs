@@ -21,13 +21,13 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-use baseplate_sdk::{Actor, Attribute, CallContext, Event, Order, Plugin, Result};
+use baseplate_sdk::{Actor, Attribute, CallContext, ConfigContext, Event, Order, Plugin, Result};
 
 /// The plugin, as the host sees it.
 pub struct Distributor;
 
 impl Plugin for Distributor {
-    fn validate_config(config: &str) -> Result<()> {
+    fn validate_config(_ctx: &ConfigContext, config: &str) -> Result<()> {
         config::Config::parse(config).map(drop)
     }
 

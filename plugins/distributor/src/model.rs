@@ -15,7 +15,9 @@
 //! Balances are never stored here: the ledger is the one source of money.
 
 use crate::config::Rate;
-use baseplate_sdk::{PluginError, Result, Timestamp, host, state};
+use baseplate_sdk::{PluginError, Result, Timestamp, state};
+/// Shared with every plugin: from the SDK.
+pub use baseplate_sdk::{ids::new_id, money::display as money};
 use serde::{Deserialize, Serialize};
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -235,21 +237,4 @@ impl Withdrawal {
     pub fn request_key(member_id: &str, request_id: &str) -> String {
         format!("r/{member_id}/{request_id}")
     }
-}
-
-/// A fresh id `<prefix>_<16 hex>` from the host's randomness, unused under `<dir>/`.
-pub fn new_id(prefix: &str, dir: &str) -> String {
-    loop {
-        let id = format!("{prefix}_{:016x}", host::random());
-        if state::get(&format!("{dir}/{id}")).is_none() {
-            return id;
-        }
-    }
-}
-
-/// Money for people to read: `12.50 CNY`.
-pub fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let abs = amount.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
 }

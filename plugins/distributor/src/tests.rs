@@ -3,12 +3,17 @@
 use crate::Distributor as Plugin_;
 use crate::config::{Config, Rate};
 use crate::model::DAY_MS;
-use baseplate_sdk::testing::{self, MockHost};
+use baseplate_sdk::testing::{
+    self, MockHost, assert_invalid, assert_not_found, assert_refused, buyer as member, staff,
+};
 use baseplate_sdk::{
     Actor, Attribute, Balance, CartLine, Event, Order, OrderRefunded, OrderStatus, Party,
     PaymentStatus, Plugin, PluginError, Refund, RefundState, Result,
 };
 use serde_json::{Value, json};
+
+/// The mock host enforces this plugin's manifest, as the real host does.
+const MANIFEST: &str = include_str!("../plugin.toml");
 
 /// Everyone may promote, share links bind, 10% + 5%, 7 days' freeze, withdraw ≥ 10.00.
 const BASE: &str = r#"{"promoters":"everyone","binding":"first_touch","level1_bp":1000,"level2_bp":500,"freeze_days":7,"min_withdrawal":1000}"#;
@@ -21,54 +26,35 @@ fn with(overrides: Value) -> String {
     config.to_string()
 }
 
-fn staff() -> Actor {
-    Actor::Staff("key_1".into())
-}
-
-fn member(id: &str) -> Actor {
-    Actor::Member(id.into())
-}
-
+/// Runs an action as the host does under `config`: declared, open to the actor, atomic.
+#[track_caller]
 fn act_with(config: &str, actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let host = MockHost::current();
-    let ctx = host.context(config);
-    host.atomic(|| Plugin_::handle_action(&ctx, actor, name, &input.to_string()))
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config(config)
+        .act::<Plugin_>(actor, name, input)
 }
 
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     act_with(BASE, actor, name, input)
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config(BASE)
+        .act_unchecked::<Plugin_>(actor, name, input)
+}
+
 fn event_with(config: &str, event: Event) {
     let host = MockHost::current();
-    let ctx = host.context(config);
-    host.atomic(|| Plugin_::handle_event(&ctx, &event)).unwrap();
+    host.set_config(config);
+    host.handle_event::<Plugin_>(&event).unwrap();
 }
 
 fn event(event: Event) {
     event_with(BASE, event)
-}
-
-fn refused_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Refused(m)) if m.contains(needle) => {}
-        other => panic!("expected Refused(..{needle}..), got {other:?}"),
-    }
-}
-
-fn invalid_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Invalid(m)) if m.contains(needle) => {}
-        other => panic!("expected Invalid(..{needle}..), got {other:?}"),
-    }
-}
-
-fn not_found_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::NotFound(m)) if m.contains(needle) => {}
-        other => panic!("expected NotFound(..{needle}..), got {other:?}"),
-    }
 }
 
 /// Members `ids` exist in the shop, apply (approved at once under BASE) and, in order,
@@ -101,10 +87,8 @@ fn create_with(config: &str, id: &str, buyer: &str, lines: &[(&str, u32, i64)]) 
         .map(|(i, (p, q, price))| testing::cart_line(i as u32, p, *q, *price))
         .collect();
     let order = testing::order(id, Some(buyer), &cart);
-    let ctx = host.context(config);
-    host.atomic(|| Plugin_::order_created(&ctx, &order, None))
-        .unwrap();
-    host.add_order(order.clone());
+    host.set_config(config);
+    host.order_created::<Plugin_>(&order, None).unwrap();
     order
 }
 
@@ -128,6 +112,11 @@ fn buy(id: &str, buyer: &str, lines: &[(&str, u32, i64)]) -> Order {
 
 /// Refunds `amount` of line `line` on the host's order and delivers order-refunded.
 fn refund_with(config: &str, id: &str, line: usize, amount: i64) -> Order {
+    refund_made_at(config, id, line, amount, MockHost::current().now())
+}
+
+/// [`refund_with`] for a refund made at `created_at`, delivered now.
+fn refund_made_at(config: &str, id: &str, line: usize, amount: i64, created_at: i64) -> Order {
     let host = MockHost::current();
     let mut order = host.order(id).unwrap();
     order.lines[line].refunded_amount += amount;
@@ -144,6 +133,7 @@ fn refund_with(config: &str, id: &str, line: usize, amount: i64) -> Order {
         amount,
         lines: Vec::new(),
         reason: "after-sale".into(),
+        created_at,
     };
     event_with(
         config,
@@ -182,14 +172,18 @@ fn config_defaults_match_the_manifest_default() {
         .find_map(|l| l.strip_prefix("default = '"))
         .and_then(|l| l.strip_suffix('\''))
         .expect("plugin.toml has a default config");
-    assert!(Plugin_::validate_config(default).is_ok());
+    assert!(
+        MockHost::current()
+            .validate_config::<Plugin_>(default)
+            .is_ok()
+    );
     assert_eq!(
         Config::parse(default).unwrap(),
         Config::parse("{}").unwrap()
     );
     let c = Config::parse("").unwrap();
     assert_eq!((c.level1_bp, c.level2_bp, c.freeze_days), (1000, 0, 7));
-    assert!(Plugin_::validate_config(BASE).is_ok());
+    assert!(MockHost::current().validate_config::<Plugin_>(BASE).is_ok());
 }
 
 #[test]
@@ -263,14 +257,22 @@ fn config_names_every_bad_field() {
         ),
     ];
     for (config, needle) in cases {
-        let err = Plugin_::validate_config(&config.to_string()).unwrap_err();
+        let err = MockHost::current()
+            .validate_config::<Plugin_>(&config.to_string())
+            .unwrap_err();
         match err {
             PluginError::Invalid(m) if m.starts_with("invalid config: ") && m.contains(needle) => {}
             other => panic!("{config}: expected ..{needle}.., got {other:?}"),
         }
     }
-    invalid_with(Plugin_::validate_config("{"), "not valid JSON");
-    invalid_with(Plugin_::validate_config("[]"), "must be a JSON object");
+    assert_invalid(
+        MockHost::current().validate_config::<Plugin_>("{"),
+        "not valid JSON",
+    );
+    assert_invalid(
+        MockHost::current().validate_config::<Plugin_>("[]"),
+        "must be a JSON object",
+    );
     let ok = json!({"overrides": {"p1": {"type": "fixed", "level1": 300, "level2": 100}, "p2": {"type": "percent", "level1_bp": 2000}}});
     let c = Config::parse(&ok.to_string()).unwrap();
     assert_eq!(
@@ -328,7 +330,7 @@ fn rates_round_down_on_the_net() {
 
 #[test]
 fn apply_is_instant_for_everyone_and_waits_in_approved_mode() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let approved = with(json!({"promoters": "approved"}));
     let out = act(&member("m1"), "apply", json!({})).unwrap();
     assert_eq!(out["status"], "approved");
@@ -337,8 +339,8 @@ fn apply_is_instant_for_everyone_and_waits_in_approved_mode() {
     // Applying again changes nothing.
     let out = act_with(&approved, &member("m2"), "apply", json!({})).unwrap();
     assert_eq!(out["status"], "pending");
-    refused_with(act(&staff(), "apply", json!({})), "only a member");
-    invalid_with(
+    assert_refused(guard(&staff(), "apply", json!({})), "only a member");
+    assert_invalid(
         act(&member("m3"), "apply", json!({"x": 1})),
         "unknown field `x`; allowed: none",
     );
@@ -358,26 +360,26 @@ fn apply_is_instant_for_everyone_and_waits_in_approved_mode() {
 
 #[test]
 fn only_staff_decide_and_they_name_real_members() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let approved = with(json!({"promoters": "approved"}));
     act_with(&approved, &member("m1"), "apply", json!({})).unwrap();
-    refused_with(
-        act(&member("m1"), "approve", json!({"member_id": "m1"})),
+    assert_refused(
+        guard(&member("m1"), "approve", json!({"member_id": "m1"})),
         "only shop staff",
     );
-    refused_with(
-        act(&member("m2"), "reject", json!({"member_id": "m1"})),
+    assert_refused(
+        guard(&member("m2"), "reject", json!({"member_id": "m1"})),
         "only shop staff",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "approve", json!({})),
         "`member_id` is required",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "approve", json!({"member_id": "a/b"})),
         "`member_id` must be a member id",
     );
-    invalid_with(
+    assert_invalid(
         act(
             &staff(),
             "approve",
@@ -385,11 +387,11 @@ fn only_staff_decide_and_they_name_real_members() {
         ),
         "unknown field `reason`",
     );
-    not_found_with(
+    assert_not_found(
         act(&staff(), "reject", json!({"member_id": "m9"})),
         "has not applied",
     );
-    not_found_with(
+    assert_not_found(
         act(&staff(), "approve", json!({"member_id": "m9"})),
         "does not exist",
     );
@@ -418,15 +420,15 @@ fn only_staff_decide_and_they_name_real_members() {
 
 #[test]
 fn list_distributors_filters_and_pages() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let approved = with(json!({"promoters": "approved"}));
     for i in 0..5 {
         act_with(&approved, &member(&format!("m{i}")), "apply", json!({})).unwrap();
     }
     act(&staff(), "approve", json!({"member_id": "m1"})).unwrap();
     act(&staff(), "approve", json!({"member_id": "m3"})).unwrap();
-    refused_with(
-        act(&member("m1"), "list-distributors", json!({})),
+    assert_refused(
+        guard(&member("m1"), "list-distributors", json!({})),
         "only shop staff",
     );
     let all = act(&staff(), "list-distributors", json!({})).unwrap();
@@ -460,11 +462,11 @@ fn list_distributors_filters_and_pages() {
         .map(|d| d["member_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["m4"]);
-    invalid_with(
+    assert_invalid(
         act(&staff(), "list-distributors", json!({"status": "gone"})),
         "`status` must be",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "list-distributors", json!({"limit": 0})),
         "`limit` must be an integer 1..=200",
     );
@@ -474,22 +476,22 @@ fn list_distributors_filters_and_pages() {
 
 #[test]
 fn bind_refuses_self_strangers_and_unapproved() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["d1"]);
-    refused_with(bind("d1", "d1"), "cannot bind to yourself");
-    not_found_with(bind("m1", "nobody"), "not a distributor");
+    assert_refused(bind("d1", "d1"), "cannot bind to yourself");
+    assert_not_found(bind("m1", "nobody"), "not a distributor");
     let approved = with(json!({"promoters": "approved"}));
     act_with(&approved, &member("d2"), "apply", json!({})).unwrap();
-    refused_with(bind("m1", "d2"), "not an approved distributor");
-    refused_with(
-        act(&staff(), "bind", json!({"distributor_id": "d1"})),
+    assert_refused(bind("m1", "d2"), "not an approved distributor");
+    assert_refused(
+        guard(&staff(), "bind", json!({"distributor_id": "d1"})),
         "only a member",
     );
-    invalid_with(
+    assert_invalid(
         act(&member("m1"), "bind", json!({})),
         "`distributor_id` is required",
     );
-    invalid_with(
+    assert_invalid(
         act(
             &member("m1"),
             "bind",
@@ -498,7 +500,7 @@ fn bind_refuses_self_strangers_and_unapproved() {
         "unknown field `x`",
     );
     let registration = with(json!({"binding": "registration"}));
-    refused_with(
+    assert_refused(
         act_with(
             &registration,
             &member("m1"),
@@ -513,7 +515,7 @@ fn bind_refuses_self_strangers_and_unapproved() {
 
 #[test]
 fn first_touch_wins_and_binding_pays_nobody() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["d1"]);
     chain(&["d2"]);
     let out = bind("m1", "d1").unwrap();
@@ -523,7 +525,7 @@ fn first_touch_wins_and_binding_pays_nobody() {
     );
     // Opening the same link again is harmless; another distributor's link does not move them.
     assert_eq!(bind("m1", "d1").unwrap()["new"], false);
-    refused_with(bind("m1", "d2"), "already bound to distributor d1");
+    assert_refused(bind("m1", "d2"), "already bound to distributor d1");
     let me = act(&member("m1"), "me", json!({})).unwrap();
     assert_eq!(me["upline"], "d1");
     assert_eq!(act(&member("d1"), "me", json!({})).unwrap()["team_size"], 1);
@@ -534,16 +536,16 @@ fn first_touch_wins_and_binding_pays_nobody() {
 
 #[test]
 fn binding_loops_are_refused() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     // c → b → a.
     chain(&["a", "b", "c"]);
-    refused_with(bind("a", "b"), "would make a loop");
-    refused_with(bind("a", "c"), "would make a loop");
+    assert_refused(bind("a", "b"), "would make a loop");
+    assert_refused(bind("a", "c"), "would make a loop");
     // b is already bound, so it cannot bind anywhere anyway; a fresh chain top can.
     chain(&["x"]);
     assert_eq!(bind("a", "x").unwrap()["new"], true);
     // Now x → ... nothing; x binding to c would close c → b → a → x → c.
-    refused_with(bind("x", "c"), "would make a loop");
+    assert_refused(bind("x", "c"), "would make a loop");
 }
 
 fn joined(id: &str, inviter: Option<&str>) -> Event {
@@ -554,7 +556,7 @@ fn joined(id: &str, inviter: Option<&str>) -> Event {
 
 #[test]
 fn registration_binds_to_the_inviter_once() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let registration = with(json!({"binding": "registration", "promoters": "approved"}));
     event_with(&registration, joined("m1", Some("inv")));
     // A redelivered event, or a second inviter, changes nothing.
@@ -586,7 +588,7 @@ fn registration_binds_to_the_inviter_once() {
 
 #[test]
 fn order_created_snapshots_the_chain() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["a", "b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
@@ -602,7 +604,7 @@ fn order_created_snapshots_the_chain() {
     assert!(host.state_snapshot().contains_key("s/o1"));
     // An empty input is fine; anything else is not for this plugin.
     assert!(Plugin_::order_created(&ctx, &order, Some("{}")).is_ok());
-    invalid_with(
+    assert_invalid(
         Plugin_::order_created(&ctx, &order, Some(r#"{"ref":"a"}"#)),
         "unknown field `ref`",
     );
@@ -627,7 +629,7 @@ fn order_created_snapshots_the_chain() {
 
 #[test]
 fn two_levels_are_paid_and_never_a_third() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     // buyer → c → b → a.
     chain(&["a", "b", "c"]);
     host.add_member(testing::member("buyer"));
@@ -683,7 +685,7 @@ fn two_levels_are_paid_and_never_a_third() {
 
 #[test]
 fn one_level_when_level2_is_zero() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let one = with(json!({"level2_bp": 0}));
     chain(&["a", "b"]);
     host.add_member(testing::member("buyer"));
@@ -697,7 +699,7 @@ fn one_level_when_level2_is_zero() {
 
 #[test]
 fn only_approved_distributors_earn() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["a", "b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
@@ -719,7 +721,7 @@ fn only_approved_distributors_earn() {
 
 #[test]
 fn product_overrides_set_the_rate() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let config = with(json!({"overrides": {
         "tea": {"type": "fixed", "level1": 300, "level2": 100},
         "cup": {"type": "percent", "level1_bp": 2000},
@@ -745,7 +747,7 @@ fn product_overrides_set_the_rate() {
 
 #[test]
 fn repeated_and_late_order_events_book_once() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
@@ -763,6 +765,7 @@ fn repeated_and_late_order_events_book_once() {
             amount: 2500,
             lines: Vec::new(),
             reason: "x".into(),
+            created_at: MockHost::current().now(),
         },
     }));
     event(Event::OrderPaid(order));
@@ -772,7 +775,7 @@ fn repeated_and_late_order_events_book_once() {
 
 #[test]
 fn a_refund_delivered_before_its_payment_is_counted_once() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
@@ -804,7 +807,7 @@ fn a_refund_delivered_before_its_payment_is_counted_once() {
 
 #[test]
 fn refunds_before_settlement_reduce_then_cancel_without_drift() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["a", "b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
@@ -854,8 +857,45 @@ fn refunds_before_settlement_reduce_then_cancel_without_drift() {
 }
 
 #[test]
+fn a_refund_made_before_settlement_but_delivered_after_it_reduces_the_pending_commission() {
+    let host = MockHost::from_manifest(MANIFEST);
+    chain(&["b"]);
+    host.add_member(testing::member("buyer"));
+    bind("buyer", "b").unwrap();
+    buy("o1", "buyer", &[("p1", 1, 20_000)]);
+    let settles_at = host.now() + 7 * DAY_MS;
+    let made_at = host.now() + 3 * DAY_MS;
+    // The refund is made on day 3; its event arrives after the freeze ended (day 8).
+    host.advance(8 * DAY_MS);
+    refund_made_at(BASE, "o1", 0, 15_000, made_at);
+    let reversal = host.ledger_postings().last().unwrap().clone();
+    assert_eq!(reversal.entries[1].amount, -1500);
+    assert_eq!(
+        reversal.entries[1].available_at,
+        Some(settles_at),
+        "a reversal before settlement keeps the commission's settlement time"
+    );
+    assert_eq!(reversal.order_id.as_deref(), Some("o1"));
+    let c = only_commission("b");
+    assert_eq!(
+        (
+            c["amount"].as_i64(),
+            c["reversed_after_settlement"].as_i64()
+        ),
+        (Some(500), Some(0))
+    );
+    assert_eq!(
+        balance("b"),
+        Balance {
+            total: 500,
+            available: 500
+        }
+    );
+}
+
+#[test]
 fn a_refund_after_settlement_nets_against_the_next_payout() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
@@ -900,7 +940,7 @@ fn a_refund_after_settlement_nets_against_the_next_payout() {
         ),
         (Some("settled"), Some(500), Some(1500))
     );
-    refused_with(
+    assert_refused(
         act(&member("b"), "withdraw", json!({"amount": 1000})),
         "only 0.00 CNY is available",
     );
@@ -921,7 +961,7 @@ fn a_refund_after_settlement_nets_against_the_next_payout() {
             available: 1500
         }
     );
-    refused_with(
+    assert_refused(
         act(&member("b"), "withdraw", json!({"amount": 1501})),
         "only 15.00 CNY",
     );
@@ -933,42 +973,42 @@ fn a_refund_after_settlement_nets_against_the_next_payout() {
 
 #[test]
 fn withdrawals_respect_the_minimum_and_the_available_balance() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
     buy("o1", "buyer", &[("p1", 1, 50_000)]);
     // Pending is not withdrawable.
-    refused_with(
+    assert_refused(
         act(&member("b"), "withdraw", json!({"amount": 1000})),
         "only 0.00 CNY is available",
     );
     host.advance(7 * DAY_MS);
-    refused_with(
+    assert_refused(
         act(&member("b"), "withdraw", json!({"amount": 999})),
         "the minimum withdrawal is 10.00 CNY",
     );
-    refused_with(
+    assert_refused(
         act(&member("b"), "withdraw", json!({"amount": 5001})),
         "only 50.00 CNY is available",
     );
-    refused_with(
-        act(&staff(), "withdraw", json!({"amount": 1000})),
+    assert_refused(
+        guard(&staff(), "withdraw", json!({"amount": 1000})),
         "only a member",
     );
-    invalid_with(
+    assert_invalid(
         act(&member("b"), "withdraw", json!({})),
         "`amount` is required",
     );
-    invalid_with(
+    assert_invalid(
         act(&member("b"), "withdraw", json!({"amount": 0})),
         "`amount` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         act(&member("b"), "withdraw", json!({"amount": 10.5})),
         "`amount` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         act(
             &member("b"),
             "withdraw",
@@ -1028,14 +1068,14 @@ fn withdrawals_respect_the_minimum_and_the_available_balance() {
 
 #[test]
 fn me_and_my_commissions_are_private_to_the_member_and_open_to_staff() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();
     buy("o1", "buyer", &[("p1", 1, 10_000)]);
     host.advance(1);
     buy("o2", "buyer", &[("p1", 1, 20_000)]);
-    refused_with(
+    assert_refused(
         act(
             &member("buyer"),
             "my-commissions",
@@ -1043,11 +1083,11 @@ fn me_and_my_commissions_are_private_to_the_member_and_open_to_staff() {
         ),
         "only see their own",
     );
-    refused_with(
+    assert_refused(
         act(&member("buyer"), "me", json!({"member_id": "b"})),
         "only see their own",
     );
-    invalid_with(act(&staff(), "me", json!({})), "`member_id` is required");
+    assert_invalid(act(&staff(), "me", json!({})), "`member_id` is required");
     let me = act(&staff(), "me", json!({"member_id": "b"})).unwrap();
     assert_eq!(me["distributor"]["status"], "approved");
     assert_eq!(me["team_size"], 1);
@@ -1082,7 +1122,7 @@ fn me_and_my_commissions_are_private_to_the_member_and_open_to_staff() {
 
 #[test]
 fn a_failing_hook_leaves_nothing_behind() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     chain(&["b"]);
     host.add_member(testing::member("buyer"));
     bind("buyer", "b").unwrap();

@@ -13,7 +13,7 @@ const PRICE: std::ops::RangeInclusive<i64> = 1..=1_000_000_000_000;
 pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
     let output = match name {
         "create-activity" => {
-            staff_only(actor, "create group-buy activities")?;
+            actor.staff_only("create group-buy activities")?;
             create_activity(ctx, input)?
         }
         "list-activities" => {
@@ -22,24 +22,16 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         }
         "get-activity" => Activity::load(&required_id(input, "activity_id")?)?.view(ctx.now)?,
         "end-activity" => {
-            staff_only(actor, "end group-buy activities")?;
+            actor.staff_only("end group-buy activities")?;
             end_activity(ctx, &required_id(input, "activity_id")?)?
         }
         "get-group" => {
             Group::load(&required_id(input, "group_id")?)?.view(ctx.now, actor.is_trusted())
         }
         "list-groups" => list_groups(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
-}
-
-fn staff_only(actor: &Actor, what: &str) -> Result<()> {
-    if actor.is_trusted() {
-        Ok(())
-    } else {
-        Err(PluginError::refused(format!("only shop staff can {what}")))
-    }
 }
 
 fn required_id(input: &str, key: &'static str) -> Result<String> {

@@ -26,10 +26,10 @@ mod model;
 mod tests;
 
 use baseplate_sdk::{
-    Actor, Adjustment, Attribute, CallContext, Cart, Event, Order, Plugin, PluginError, PriceStage,
-    Result,
+    Actor, Adjustment, Attribute, CallContext, Cart, ConfigContext, Event, Order, Plugin,
+    PriceStage, Result,
 };
-use fields::{Fields, int_in};
+use fields::{int_in, read_config};
 
 /// The plugin, as the host sees it.
 pub struct GroupBuy;
@@ -42,18 +42,12 @@ struct Config {
 
 impl Config {
     fn parse(text: &str) -> Result<Config> {
-        let read = || {
-            let mut f = Fields::parse(text, &["default_validity_hours"])?;
-            let hours = f.get(
+        let hours = read_config(text, &["default_validity_hours"], |f| {
+            f.get(
                 "default_validity_hours",
                 "an integer 1..=720 (hours)",
                 int_in(1..=720),
-            )?;
-            f.finish()?;
-            Ok(hours)
-        };
-        let hours = read().map_err(|e: PluginError| {
-            PluginError::invalid(format!("invalid config: {}", e.message()))
+            )
         })?;
         Ok(Config {
             default_validity_hours: hours.unwrap_or(24) as u32,
@@ -66,15 +60,12 @@ impl Config {
 }
 
 impl Plugin for GroupBuy {
-    fn validate_config(config: &str) -> Result<()> {
+    fn validate_config(_ctx: &ConfigContext, config: &str) -> Result<()> {
         Config::parse(config).map(drop)
     }
 
     fn price(ctx: &CallContext, stage: PriceStage, cart: &Cart) -> Result<Vec<Adjustment>> {
-        match stage {
-            PriceStage::Item => checkout::price(ctx, cart),
-            PriceStage::Order | PriceStage::Coupon => Ok(Vec::new()),
-        }
+        stage.only(PriceStage::Item, || checkout::price(ctx, cart))
     }
 
     fn validate_checkout(ctx: &CallContext, cart: &Cart) -> Result<()> {

@@ -15,7 +15,9 @@
 //! and the host serializes this plugin's calls per shop, so read-check-write on them is
 //! atomic within one call.
 
-use baseplate_sdk::{PluginError, Result, Timestamp, host, state};
+use baseplate_sdk::{PluginError, Result, Timestamp, state};
+/// Shared with every plugin: from the SDK.
+pub use baseplate_sdk::{ids::new_id, money::display as money};
 use serde::{Deserialize, Serialize};
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -332,21 +334,4 @@ pub fn add_counter(key: &str, delta: i64) -> Result<i64> {
         state::set_json(key, &next)?;
     }
     Ok(next)
-}
-
-/// A fresh id `<prefix>_<16 hex>` from the host's randomness, unused under `<dir>/`.
-pub fn new_id(prefix: &str, dir: &str) -> String {
-    loop {
-        let id = format!("{prefix}_{:016x}", host::random());
-        if state::get(&format!("{dir}/{id}")).is_none() {
-            return id;
-        }
-    }
-}
-
-/// Money for people to read: `12.50 CNY`.
-pub fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let abs = amount.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
 }

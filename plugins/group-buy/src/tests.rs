@@ -1,40 +1,43 @@
-//! The group-buy rules, run natively against the SDK's mock host.
-//!
-//! The mock's `hold` only accepts paid orders, while the real host also holds a pending
-//! order (it then waits in awaiting_confirmation once paid). [`checkout`] therefore shows
-//! the mock a paid copy of the new order while `order_created` runs, then puts the pending
-//! order back: the plugin sees what the real host would let it do.
+//! The group-buy rules, run natively against the SDK's mock host, which enforces the
+//! plugin's manifest and, like the real host, lets `order_created` hold a pending order
+//! (it then waits in awaiting_confirmation once paid).
 
 use crate::GroupBuy;
 use crate::groups::virtually_complete;
 use crate::model::HOUR_MS;
-use baseplate_sdk::testing::{self, MockHost, OrderAction};
+use baseplate_sdk::testing::{
+    self, MockHost, OrderAction, assert_invalid, assert_refused, buyer as member, staff,
+};
 use baseplate_sdk::{
-    Actor, Attribute, Event, Order, OrderRefunded, OrderStatus, PaymentStatus, Plugin, PluginError,
-    PriceStage, Refund, RefundState, Result,
+    Actor, Attribute, Event, Order, OrderRefunded, OrderStatus, PaymentStatus, Plugin, PriceStage,
+    Refund, RefundState, Result,
 };
 use serde_json::{Value, json};
 
+/// The mock host enforces this plugin's manifest, as the real host does.
+const MANIFEST: &str = include_str!("../plugin.toml");
+
 const PRICE: i64 = 10_000;
 const SKU: &str = "p1-sku";
-
-fn staff() -> Actor {
-    Actor::Staff("key_1".into())
-}
-
-fn member(id: &str) -> Actor {
-    Actor::Member(id.into())
-}
 
 fn host() -> MockHost {
     MockHost::current()
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config("{}")
+        .act_unchecked::<GroupBuy>(actor, name, input)
+}
+
+/// Runs an action as the host does: declared, open to the actor, atomic.
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let ctx = host().context("{}");
-    host()
-        .atomic(|| GroupBuy::handle_action(&ctx, actor, name, &input.to_string()))
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config("{}")
+        .act::<GroupBuy>(actor, name, input)
 }
 
 /// An activity on SKU `p1-sku`: groups of 3, 24 h, group price 60.00, leader price 50.00,
@@ -87,20 +90,9 @@ fn checkout_qty(
     }
     let lines = [testing::cart_line(0, "p1", qty, PRICE)];
     let pending = testing::order(order_id, Some(member_id), &lines);
-    let mut paid_copy = pending.clone();
-    paid_copy.status = OrderStatus::ToShip;
-    paid_copy.payment_status = PaymentStatus::Paid;
-    host().add_order(paid_copy);
-    let ctx = host().context("{}");
-    let inp = input(activity, group);
-    let r = host().atomic(|| GroupBuy::order_created(&ctx, &pending, Some(&inp)));
-    let mut after = pending;
-    if r.is_err() {
-        // The host rolls the order back with the refusal: to the plugin it is gone.
-        after.status = OrderStatus::Closed;
-    }
-    host().add_order(after);
-    r
+    // On a refusal the host rolls the order back with it: to the plugin it is gone.
+    let host = host().set_config("{}");
+    host.order_created::<GroupBuy>(&pending, Some(&input(activity, group)))
 }
 
 fn checkout(order_id: &str, member_id: &str, activity: &str, group: Option<&str>) -> Result<()> {
@@ -119,8 +111,10 @@ fn attr(attrs: &[Attribute], key: &str) -> String {
 }
 
 fn event(e: Event) {
-    let ctx = host().context("{}");
-    host().atomic(|| GroupBuy::handle_event(&ctx, &e)).unwrap();
+    host()
+        .set_config("{}")
+        .handle_event::<GroupBuy>(&e)
+        .unwrap();
 }
 
 /// The buyer pays: the order moves to awaiting_confirmation (it is held) and the plugin
@@ -157,14 +151,10 @@ fn close_unpaid(order_id: &str) {
 }
 
 fn fire_due() -> usize {
-    let due = host().take_due_timers();
-    for t in &due {
-        let ctx = host().context("{}");
-        host()
-            .atomic(|| GroupBuy::fire_timer(&ctx, &t.name, &t.payload))
-            .unwrap();
-    }
-    due.len()
+    host()
+        .set_config("{}")
+        .fire_due_timers::<GroupBuy>()
+        .unwrap()
 }
 
 fn status(order_id: &str) -> OrderStatus {
@@ -203,43 +193,40 @@ fn confirms() -> Vec<String> {
         .collect()
 }
 
-fn refused_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Refused(m)) if m.contains(needle) => {}
-        other => panic!("expected Refused(..{needle}..), got {other:?}"),
-    }
-}
-
-fn invalid_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Invalid(m)) if m.contains(needle) => {}
-        other => panic!("expected Invalid(..{needle}..), got {other:?}"),
-    }
-}
-
 #[test]
 fn config_is_validated() {
-    assert!(GroupBuy::validate_config("{}").is_ok());
-    assert!(GroupBuy::validate_config("").is_ok());
-    assert!(GroupBuy::validate_config(r#"{"default_validity_hours": 48}"#).is_ok());
-    invalid_with(
-        GroupBuy::validate_config(r#"{"default_validity_hours": 0}"#),
+    assert!(
+        MockHost::current()
+            .validate_config::<GroupBuy>("{}")
+            .is_ok()
+    );
+    assert!(MockHost::current().validate_config::<GroupBuy>("").is_ok());
+    assert!(
+        MockHost::current()
+            .validate_config::<GroupBuy>(r#"{"default_validity_hours": 48}"#)
+            .is_ok()
+    );
+    assert_invalid(
+        MockHost::current().validate_config::<GroupBuy>(r#"{"default_validity_hours": 0}"#),
         "invalid config: `default_validity_hours` must be an integer 1..=720",
     );
-    invalid_with(
-        GroupBuy::validate_config(r#"{"default_validity_hours": "24"}"#),
+    assert_invalid(
+        MockHost::current().validate_config::<GroupBuy>(r#"{"default_validity_hours": "24"}"#),
         "`default_validity_hours`",
     );
-    invalid_with(
-        GroupBuy::validate_config(r#"{"group_size": 3}"#),
+    assert_invalid(
+        MockHost::current().validate_config::<GroupBuy>(r#"{"group_size": 3}"#),
         "unknown field `group_size`; allowed: default_validity_hours",
     );
-    invalid_with(GroupBuy::validate_config("{"), "not valid JSON");
+    assert_invalid(
+        MockHost::current().validate_config::<GroupBuy>("{"),
+        "not valid JSON",
+    );
 }
 
 #[test]
 fn create_activity_names_every_bad_field() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let now = host().now();
     let base = json!({
         "name": "Tea", "sku_id": SKU, "group_size": 3, "group_price": 6_000,
@@ -250,58 +237,58 @@ fn create_activity_names_every_bad_field() {
         input[k] = v;
         act(&staff(), "create-activity", input)
     };
-    invalid_with(with("name", json!("")), "`name` must be a name of 1..=100");
-    invalid_with(
+    assert_invalid(with("name", json!("")), "`name` must be a name of 1..=100");
+    assert_invalid(
         with("group_size", json!(1)),
         "`group_size` must be an integer 2..=100",
     );
-    invalid_with(with("group_size", json!(101)), "`group_size`");
-    invalid_with(
+    assert_invalid(with("group_size", json!(101)), "`group_size`");
+    assert_invalid(
         with("validity_hours", json!(0)),
         "`validity_hours` must be an integer 1..=720",
     );
-    invalid_with(
+    assert_invalid(
         with("group_price", json!(0)),
         "`group_price` must be an integer > 0",
     );
-    invalid_with(
+    assert_invalid(
         with("leader_price", json!(6_001)),
         "`leader_price` must be null or an integer 1..=`group_price`",
     );
-    invalid_with(
+    assert_invalid(
         with("end_at", json!(now)),
         "`end_at` must be a time in ms after `start_at`",
     );
-    invalid_with(with("start_at", json!(-1)), "`start_at`");
-    invalid_with(with("per_order_limit", json!(0)), "`per_order_limit`");
+    assert_invalid(with("start_at", json!(-1)), "`start_at`");
+    assert_invalid(with("per_order_limit", json!(0)), "`per_order_limit`");
     let mut limits = base.clone();
     limits["per_order_limit"] = json!(3);
     limits["per_buyer_limit"] = json!(2);
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-activity", limits),
         "`per_buyer_limit` must be null (no limit) or an integer ≥ `per_order_limit`",
     );
-    invalid_with(
+    assert_invalid(
         with("stock", json!(0)),
         "`stock` must be an integer 1..=100000000",
     );
-    invalid_with(
+    assert_invalid(
         with("allow_solo", json!("no")),
         "`allow_solo` must be true or false",
     );
-    invalid_with(
+    assert_invalid(
         with("virtual_completion_bp", json!(10_000)),
         "`virtual_completion_bp`",
     );
-    invalid_with(with("colour", json!("red")), "unknown field `colour`");
+    assert_invalid(with("colour", json!("red")), "unknown field `colour`");
     let mut missing = base.clone();
     missing.as_object_mut().unwrap().remove("sku_id");
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-activity", missing),
         "`sku_id` is required",
     );
-    refused_with(
-        act(&member("m1"), "create-activity", base.clone()),
+    assert_refused(
+        guard(&member("m1"), "create-activity", base.clone()),
         "only shop staff",
     );
 
@@ -317,7 +304,7 @@ fn create_activity_names_every_bad_field() {
     assert_eq!(out["stock_left"], 10);
     assert_eq!(out["phase"], "running");
     // A second live activity on the same SKU in an overlapping window is refused.
-    refused_with(
+    assert_refused(
         act(&staff(), "create-activity", base.clone()),
         "overlapping window",
     );
@@ -329,7 +316,7 @@ fn create_activity_names_every_bad_field() {
 
 #[test]
 fn activities_are_listed_read_and_ended() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let list = act(&member("m1"), "list-activities", json!({})).unwrap();
     assert_eq!(list["activities"][0]["activity_id"], a.as_str());
@@ -342,12 +329,12 @@ fn activities_are_listed_read_and_ended() {
             .kind(),
         "not-found"
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "get-activity", json!({ "id": a })),
         "unknown field `id`",
     );
-    refused_with(
-        act(&member("m1"), "end-activity", json!({ "activity_id": a })),
+    assert_refused(
+        guard(&member("m1"), "end-activity", json!({ "activity_id": a })),
         "only shop staff",
     );
     let ended = act(&staff(), "end-activity", json!({ "activity_id": a })).unwrap();
@@ -359,12 +346,12 @@ fn activities_are_listed_read_and_ended() {
     host().advance(1000);
     let again = act(&staff(), "end-activity", json!({ "activity_id": a })).unwrap();
     assert_eq!(again["ended_at"], at, "ending twice changes nothing");
-    refused_with(checkout("o1", "m1", &a, None), "has ended");
+    assert_refused(checkout("o1", "m1", &a, None), "has ended");
 }
 
 #[test]
 fn price_gives_the_group_price_and_the_leader_price() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let ctx = host().context("{}");
     let lines = vec![
@@ -407,7 +394,7 @@ fn price_gives_the_group_price_and_the_leader_price() {
         vec![testing::cart_line(0, "p2", 1, 3_000)],
         Some(&input(&a, None)),
     );
-    refused_with(
+    assert_refused(
         GroupBuy::price(&ctx, PriceStage::Item, &other),
         "no item of SKU p1-sku",
     );
@@ -419,7 +406,7 @@ fn price_gives_the_group_price_and_the_leader_price() {
         "not-found"
     );
     let bad = testing::cart(Some("m1"), lines, Some(r#"{"activity": "x"}"#));
-    invalid_with(
+    assert_invalid(
         GroupBuy::price(&ctx, PriceStage::Item, &bad),
         "plugins.group-buy: unknown field `activity`",
     );
@@ -427,7 +414,7 @@ fn price_gives_the_group_price_and_the_leader_price() {
 
 #[test]
 fn solo_purchase_is_refused_only_while_a_group_only_activity_runs() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let now = host().now();
     activity(
         json!({ "allow_solo": false, "start_at": now + HOUR_MS, "end_at": now + 2 * HOUR_MS }),
@@ -440,7 +427,7 @@ fn solo_purchase_is_refused_only_while_a_group_only_activity_runs() {
     let check = || GroupBuy::validate_checkout(&host().context("{}"), &solo);
     assert!(check().is_ok(), "before the window the SKU sells alone");
     host().advance(HOUR_MS);
-    refused_with(check(), "SKU p1-sku is sold only in groups");
+    assert_refused(check(), "SKU p1-sku is sold only in groups");
     // Other SKUs are not affected.
     let tea = testing::cart(
         Some("m1"),
@@ -455,12 +442,12 @@ fn solo_purchase_is_refused_only_while_a_group_only_activity_runs() {
     );
 
     // An allow-solo activity never refuses; a group-only one stops refusing once ended.
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     activity(json!({}));
     assert!(check().is_ok());
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "allow_solo": false }));
-    refused_with(check(), "sold only in groups");
+    assert_refused(check(), "sold only in groups");
     // Through the group the same SKU is fine.
     let grouped = testing::cart(
         Some("m1"),
@@ -469,7 +456,7 @@ fn solo_purchase_is_refused_only_while_a_group_only_activity_runs() {
     );
     assert!(GroupBuy::validate_checkout(&host().context("{}"), &grouped).is_ok());
     let anonymous = testing::cart(None, grouped.lines.clone(), grouped.input.as_deref());
-    refused_with(
+    assert_refused(
         GroupBuy::validate_checkout(&host().context("{}"), &anonymous),
         "sign in as a member",
     );
@@ -479,7 +466,7 @@ fn solo_purchase_is_refused_only_while_a_group_only_activity_runs() {
 
 #[test]
 fn validate_checkout_refuses_window_limits_and_stock_early() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "per_order_limit": 2, "stock": 3 }));
     let cart = |qty| {
         testing::cart(
@@ -490,16 +477,16 @@ fn validate_checkout_refuses_window_limits_and_stock_early() {
     };
     let check = |qty| GroupBuy::validate_checkout(&host().context("{}"), &cart(qty));
     assert!(check(2).is_ok());
-    refused_with(check(3), "at most 2 per order");
+    assert_refused(check(3), "at most 2 per order");
     checkout_qty("o1", "m9", &a, None, 2).unwrap();
-    refused_with(check(2), "has 1 left, 2 asked");
+    assert_refused(check(2), "has 1 left, 2 asked");
     host().advance(8 * 24 * HOUR_MS);
-    refused_with(check(1), "has ended");
+    assert_refused(check(1), "has ended");
 }
 
 #[test]
 fn leader_checkout_forms_a_group_and_holds_the_order() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let attrs = checkout_qty("o1", "m1", &a, None, 2).unwrap();
     let g = attr(&attrs, "group_id");
@@ -518,16 +505,16 @@ fn leader_checkout_forms_a_group_and_holds_the_order() {
     );
     assert_eq!(view["members"][0]["order_id"], "o1");
     // Not joinable and not listed before the leader pays.
-    refused_with(checkout("o2", "m2", &a, Some(&g)), "is not open yet");
+    assert_refused(checkout("o2", "m2", &a, Some(&g)), "is not open yet");
     let listed = act(&member("m2"), "list-groups", json!({ "activity_id": a })).unwrap();
     assert_eq!(listed["groups"], json!([]));
     // One live group per buyer per activity: no second group while this one forms.
-    refused_with(checkout("o3", "m1", &a, None), "already in group");
+    assert_refused(checkout("o3", "m1", &a, None), "already in group");
 }
 
 #[test]
 fn the_leaders_payment_opens_the_group_and_starts_its_clock() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "validity_hours": 2 }));
     checkout("o1", "m1", &a, None).unwrap();
     host().advance(60_000);
@@ -556,7 +543,7 @@ fn the_leaders_payment_opens_the_group_and_starts_its_clock() {
     assert_eq!(listed["groups"][0]["group_id"], g.as_str());
     assert_eq!(listed["groups"][0]["joinable"], true);
     assert_eq!(listed["groups"][0]["members"][0].get("order_id"), None);
-    refused_with(
+    assert_refused(
         act(
             &member("m2"),
             "list-groups",
@@ -564,7 +551,7 @@ fn the_leaders_payment_opens_the_group_and_starts_its_clock() {
         ),
         "members can list open groups only",
     );
-    invalid_with(
+    assert_invalid(
         act(
             &staff(),
             "list-groups",
@@ -579,7 +566,7 @@ fn the_leaders_payment_opens_the_group_and_starts_its_clock() {
 
 #[test]
 fn the_group_fills_and_every_order_is_confirmed_at_once() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -605,7 +592,7 @@ fn the_group_fills_and_every_order_is_confirmed_at_once() {
     );
     assert_eq!(stock_taken(&a), 3, "sold units stay taken");
     // The group is done: nobody else gets in; its members may start new groups.
-    refused_with(checkout("o4", "m4", &a, Some(&g)), "is already complete");
+    assert_refused(checkout("o4", "m4", &a, Some(&g)), "is already complete");
     checkout("o5", "m1", &a, None).unwrap();
     // A duplicate payment event changes nothing.
     let o3 = host().order("o3").unwrap();
@@ -616,12 +603,12 @@ fn the_group_fills_and_every_order_is_confirmed_at_once() {
 
 #[test]
 fn the_last_slot_is_taken_at_checkout_and_freed_when_the_order_closes() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 2 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
     // The slot is reserved for o2 while it is unpaid: a second joiner is refused.
-    refused_with(checkout("o3", "m3", &a, Some(&g)), "is full (2 of 2");
+    assert_refused(checkout("o3", "m3", &a, Some(&g)), "is full (2 of 2");
     assert_eq!(stock_taken(&a), 2);
     // o2 times out: its slot and stock come back.
     close_unpaid("o2");
@@ -638,7 +625,7 @@ fn the_last_slot_is_taken_at_checkout_and_freed_when_the_order_closes() {
 
 #[test]
 fn a_closed_order_frees_its_slot_even_before_its_event_arrives() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 2 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -655,7 +642,7 @@ fn a_closed_order_frees_its_slot_even_before_its_event_arrives() {
 
 #[test]
 fn expiry_refunds_every_paid_member_and_closes_unpaid_orders() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 4, "per_buyer_limit": 1 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -707,6 +694,7 @@ fn expiry_refunds_every_paid_member_and_closes_unpaid_orders() {
                 amount: 5_000,
                 lines: Vec::new(),
                 reason: "plugin:group-buy:group failed".into(),
+                created_at: MockHost::current().now(),
             },
         }));
     }
@@ -719,7 +707,7 @@ fn expiry_refunds_every_paid_member_and_closes_unpaid_orders() {
 
 #[test]
 fn timers_that_fire_early_late_or_twice_are_harmless() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let g = open_group(&a, "m1", "o1");
     let name = format!("expire/{g}");
@@ -745,7 +733,7 @@ fn timers_that_fire_early_late_or_twice_are_harmless() {
 
 #[test]
 fn virtual_completion_confirms_the_paid_members() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     // Groups of 3 complete virtually when 60% (1.8 → 2 members) paid.
     let a = activity(json!({ "virtual_completion_bp": 6_000 }));
     let g = open_group(&a, "m1", "o1");
@@ -773,7 +761,7 @@ fn virtual_completion_confirms_the_paid_members() {
     assert_eq!(stock_taken(&a), 2);
 
     // Below the ratio the group fails.
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "virtual_completion_bp": 6_000 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -801,7 +789,7 @@ fn the_virtual_completion_ratio_is_exact() {
 
 #[test]
 fn a_payment_after_the_expiry_is_refunded_even_before_the_timer_fires() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 2 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -829,7 +817,7 @@ fn a_payment_after_the_expiry_is_refunded_even_before_the_timer_fires() {
 
 #[test]
 fn a_payment_made_in_time_counts_even_when_its_event_comes_after_the_expiry() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 2 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -849,7 +837,7 @@ fn a_payment_made_in_time_counts_even_when_its_event_comes_after_the_expiry() {
 
 #[test]
 fn a_payment_for_a_failed_or_dead_group_is_refunded() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -878,13 +866,13 @@ fn a_payment_for_a_failed_or_dead_group_is_refunded() {
 
 #[test]
 fn joining_checks_the_group_the_buyer_and_the_activity() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "per_order_limit": 2, "per_buyer_limit": 3, "stock": 6 }));
     let b = activity(json!({ "sku_id": "p2-sku" }));
     let g = open_group(&a, "m1", "o1");
     // The leader can't join their own group or open a second one.
-    refused_with(checkout("o2", "m1", &a, Some(&g)), "already in group");
-    refused_with(checkout("o2", "m1", &a, None), "already in group");
+    assert_refused(checkout("o2", "m1", &a, Some(&g)), "already in group");
+    assert_refused(checkout("o2", "m1", &a, None), "already in group");
     // But the same buyer may lead a group in another activity.
     let lines = [testing::cart_line(0, "p2", 1, PRICE)];
     let order = testing::order("ob", Some("m1"), &lines);
@@ -910,9 +898,9 @@ fn joining_checks_the_group_the_buyer_and_the_activity() {
         .as_str()
         .unwrap()
         .to_string();
-    invalid_with(checkout("o3", "m3", &a, Some(&gb)), "belongs to activity");
+    assert_invalid(checkout("o3", "m3", &a, Some(&gb)), "belongs to activity");
     // Per-order, per-buyer and stock limits (units).
-    refused_with(
+    assert_refused(
         checkout_qty("o3", "m3", &a, Some(&g), 3),
         "at most 2 per order",
     );
@@ -922,49 +910,49 @@ fn joining_checks_the_group_the_buyer_and_the_activity() {
     pay("o4");
     // m3 is in group g (paid, waiting): no second group in the activity at the same time.
     let g2 = open_group(&a, "m5", "o5");
-    refused_with(
+    assert_refused(
         checkout_qty("o6", "m3", &a, Some(&g2), 1),
         "already in group",
     );
     // m3 holds 2 of their 3 units: 2 more would pass the per-buyer limit.
-    refused_with(
+    assert_refused(
         checkout_qty("o6", "m3", &a, Some(&g2), 2),
         "at most 3 per buyer; you already have 2",
     );
     // Stock: 6 − (1 + 2 + 1) = 2 left.
     assert_eq!(stock_taken(&a), 4);
     checkout_qty("o7", "m7", &a, Some(&g2), 2).unwrap();
-    refused_with(checkout("o8", "m8", &a, Some(&g2)), "has 0 left, 1 asked");
+    assert_refused(checkout("o8", "m8", &a, Some(&g2)), "has 0 left, 1 asked");
 }
 
 #[test]
 fn per_buyer_limit_and_stock_hold_across_groups() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 2, "per_buyer_limit": 2, "stock": 3 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
     pay("o2");
     assert_eq!(group(&g)["status"], "succeeded");
     // m1 bought 1 of 2: another group of 1 is fine, of 2 is not.
-    refused_with(
+    assert_refused(
         checkout_qty("o3", "m1", &a, None, 2),
         "at most 2 per buyer; you already have 1",
     );
     // Stock 3, 2 sold: one unit left.
-    refused_with(checkout_qty("o3", "m3", &a, None, 2), "has 1 left, 2 asked");
+    assert_refused(checkout_qty("o3", "m3", &a, None, 2), "has 1 left, 2 asked");
     checkout("o3", "m1", &a, None).unwrap();
-    refused_with(checkout("o4", "m4", &a, None), "has 0 left, 1 asked");
+    assert_refused(checkout("o4", "m4", &a, None), "has 0 left, 1 asked");
 }
 
 #[test]
 fn new_customers_only_refuses_joiners_who_have_paid_before() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "new_customers_only": true }));
     // The leader may be an old customer (老带新: the old bring the new).
     ensure_member("m1", 5);
     let g = open_group(&a, "m1", "o1");
     ensure_member("m2", 1);
-    refused_with(checkout("o2", "m2", &a, Some(&g)), "for new customers only");
+    assert_refused(checkout("o2", "m2", &a, Some(&g)), "for new customers only");
     assert_eq!(stock_taken(&a), 1, "the refused join took nothing");
     ensure_member("m3", 0);
     checkout("o3", "m3", &a, Some(&g)).unwrap();
@@ -972,14 +960,14 @@ fn new_customers_only_refuses_joiners_who_have_paid_before() {
 
 #[test]
 fn expired_and_failed_groups_cannot_be_joined() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let g = open_group(&a, "m1", "o1");
     host().advance(24 * HOUR_MS);
     // The timer has not fired yet, but the group's time is up.
-    refused_with(checkout("o2", "m2", &a, Some(&g)), "has expired");
+    assert_refused(checkout("o2", "m2", &a, Some(&g)), "has expired");
     fire_due();
-    refused_with(checkout("o2", "m2", &a, Some(&g)), "has failed");
+    assert_refused(checkout("o2", "m2", &a, Some(&g)), "has failed");
     assert!(
         act(&member("m2"), "list-groups", json!({ "activity_id": a })).unwrap()["groups"]
             .as_array()
@@ -990,7 +978,7 @@ fn expired_and_failed_groups_cannot_be_joined() {
 
 #[test]
 fn a_leader_who_never_pays_cancels_the_group() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let attrs = checkout_qty("o1", "m1", &a, None, 1).unwrap();
     let g = attr(&attrs, "group_id");
@@ -1005,7 +993,7 @@ fn a_leader_who_never_pays_cancels_the_group() {
 
 #[test]
 fn a_refunded_member_leaves_an_open_group() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 2 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -1017,6 +1005,7 @@ fn a_refunded_member_leaves_an_open_group() {
         amount: 100,
         lines: Vec::new(),
         reason: "scratched box".into(),
+        created_at: MockHost::current().now(),
     };
     event(Event::OrderRefunded(OrderRefunded {
         order: o1.clone(),
@@ -1040,18 +1029,18 @@ fn a_refunded_member_leaves_an_open_group() {
 
 #[test]
 fn a_refused_checkout_leaves_no_trace() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 2 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
     let before = host().state_snapshot();
-    refused_with(checkout("o3", "m3", &a, Some(&g)), "is full");
+    assert_refused(checkout("o3", "m3", &a, Some(&g)), "is full");
     assert_eq!(host().state_snapshot(), before);
 }
 
 #[test]
 fn order_created_is_idempotent_per_order() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let attrs = checkout_qty("o1", "m1", &a, None, 1).unwrap();
     // The host retrying the same order's creation gets the same group, not a second one.
@@ -1070,7 +1059,7 @@ fn order_created_is_idempotent_per_order() {
 
 #[test]
 fn a_leader_payment_event_delivered_after_the_whole_validity_settles_at_once() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({}));
     let attrs = checkout_qty("o1", "m1", &a, None, 1).unwrap();
     let g = attr(&attrs, "group_id");
@@ -1090,7 +1079,7 @@ fn a_leader_payment_event_delivered_after_the_whole_validity_settles_at_once() {
 
 #[test]
 fn a_virtual_success_keeps_a_member_who_paid_after_the_expiry() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 4, "virtual_completion_bp": 5_000 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();
@@ -1120,7 +1109,7 @@ fn a_virtual_success_keeps_a_member_who_paid_after_the_expiry() {
     assert_eq!(cancels().len(), 1);
 
     // Without the two in-time payers, the late one alone does not make a success.
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let a = activity(json!({ "group_size": 4, "virtual_completion_bp": 5_000 }));
     let g = open_group(&a, "m1", "o1");
     checkout("o2", "m2", &a, Some(&g)).unwrap();

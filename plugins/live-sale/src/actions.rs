@@ -19,44 +19,36 @@ pub const MAX_ITEMS: usize = 200;
 pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
     let output = match name {
         "create-session" => {
-            staff_only(actor, "schedule live sessions")?;
+            actor.staff_only("schedule live sessions")?;
             create_session(ctx, input)?
         }
         "start-session" => {
-            staff_only(actor, "start live sessions")?;
+            actor.staff_only("start live sessions")?;
             start_session(ctx, input)?
         }
         "end-session" => {
-            staff_only(actor, "end live sessions")?;
+            actor.staff_only("end live sessions")?;
             end_session(ctx, input)?
         }
         "add-item" => {
-            staff_only(actor, "add live items")?;
+            actor.staff_only("add live items")?;
             add_item(ctx, input)?
         }
         "shelve" => {
-            staff_only(actor, "put live items on or off the shelf")?;
+            actor.staff_only("put live items on or off the shelf")?;
             shelve(ctx, input)?
         }
         "stats" => {
-            staff_only(actor, "see live session stats")?;
+            actor.staff_only("see live session stats")?;
             stats(ctx, input)?
         }
         "list-sessions" => list_sessions(ctx, input)?,
         "get-session" => get_session(ctx, actor, input)?,
         "list-items" => list_items(actor, input)?,
         "enter-room" => enter_room(ctx, actor, input)?,
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
-}
-
-fn staff_only(actor: &Actor, what: &str) -> Result<()> {
-    if actor.is_trusted() {
-        Ok(())
-    } else {
-        Err(PluginError::refused(format!("only shop staff can {what}")))
-    }
 }
 
 /// The session an input `{ "session_id": … }` names.

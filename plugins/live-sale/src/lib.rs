@@ -24,10 +24,10 @@ mod model;
 mod tests;
 
 use baseplate_sdk::{
-    Actor, Adjustment, Attribute, CallContext, Cart, Event, Order, Plugin, PluginError, PriceStage,
-    Result,
+    Actor, Adjustment, Attribute, CallContext, Cart, ConfigContext, Event, Order, Plugin,
+    PriceStage, Result,
 };
-use fields::{Fields, int_in};
+use fields::{int_in, read_config};
 
 /// The plugin, as the host sees it.
 pub struct LiveSale;
@@ -42,18 +42,12 @@ struct Config {
 
 impl Config {
     fn parse(text: &str) -> Result<Config> {
-        let read = || {
-            let mut f = Fields::parse(text, &["unpaid_timeout_secs"])?;
-            let secs = f.get(
+        let secs = read_config(text, &["unpaid_timeout_secs"], |f| {
+            f.get(
                 "unpaid_timeout_secs",
                 "an integer 30..=3600 (seconds)",
                 int_in(30..=3600),
-            )?;
-            f.finish()?;
-            Ok(secs)
-        };
-        let secs = read().map_err(|e: PluginError| {
-            PluginError::invalid(format!("invalid config: {}", e.message()))
+            )
         })?;
         Ok(Config {
             unpaid_timeout_secs: secs.unwrap_or(300),
@@ -66,15 +60,12 @@ impl Config {
 }
 
 impl Plugin for LiveSale {
-    fn validate_config(config: &str) -> Result<()> {
+    fn validate_config(_ctx: &ConfigContext, config: &str) -> Result<()> {
         Config::parse(config).map(drop)
     }
 
     fn price(ctx: &CallContext, stage: PriceStage, cart: &Cart) -> Result<Vec<Adjustment>> {
-        match stage {
-            PriceStage::Item => checkout::price(ctx, cart),
-            PriceStage::Order | PriceStage::Coupon => Ok(Vec::new()),
-        }
+        stage.only(PriceStage::Item, || checkout::price(ctx, cart))
     }
 
     fn order_created(

@@ -12,7 +12,9 @@
 //! Every id inside a key is 1..=64 characters without `/` (checked on input, or made by us
 //! or the host), so the longest key stays far below the host's 256 bytes.
 
-use baseplate_sdk::{PluginError, Result, Timestamp, host, state};
+/// Shared with every plugin: from the SDK.
+pub use baseplate_sdk::money::display as money;
+use baseplate_sdk::{PluginError, Result, Timestamp, state};
 use serde::{Deserialize, Serialize};
 
 /// Where a session is, from its explicit start/end and the clock.
@@ -226,19 +228,8 @@ pub fn set_bought(session_id: &str, sku_id: &str, member_id: &str, units: u32) -
     }
 }
 
-/// A fresh session id `ls_<16 hex>` from the host's randomness, not in use.
+/// A fresh session id `ls_<16 hex>` from the host's randomness, not in use (sessions are
+/// stored under `session/`).
 pub fn new_session_id() -> String {
-    loop {
-        let id = format!("ls_{:016x}", host::random());
-        if state::get(&session_key(&id)).is_none() {
-            return id;
-        }
-    }
-}
-
-/// Money for people to read: `12.50 CNY`.
-pub fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let abs = amount.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+    baseplate_sdk::ids::new_id("ls", "session")
 }

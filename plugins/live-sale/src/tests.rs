@@ -2,29 +2,38 @@
 
 use crate::LiveSale;
 use crate::checkout::{UNPAID_REASON, unpaid_timer};
-use baseplate_sdk::testing::{self, MockHost, OrderAction};
+use baseplate_sdk::testing::{
+    self, MockHost, OrderAction, assert_invalid, assert_not_found, assert_refused, buyer as member,
+    staff,
+};
 use baseplate_sdk::{
     Actor, Adjustment, Attribute, Cart, CartLine, Event, Order, OrderRefunded, OrderStatus,
     PaymentStatus, Plugin, PluginError, PriceStage, Refund, RefundState, Result,
 };
 use serde_json::{Value, json};
 
+/// The mock host enforces this plugin's manifest, as the real host does.
+const MANIFEST: &str = include_str!("../plugin.toml");
+
 const MIN: i64 = 60_000;
 
-fn staff() -> Actor {
-    Actor::Staff("key_1".into())
-}
-
-fn member(id: &str) -> Actor {
-    Actor::Member(id.into())
-}
-
+/// Runs an action as the host does under `config`: declared, open to the actor, atomic.
+#[track_caller]
 fn act_with(config: &str, actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let ctx = MockHost::current().context(config);
-    LiveSale::handle_action(&ctx, actor, name, &input.to_string())
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config(config)
+        .act::<LiveSale>(actor, name, input)
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config("{}")
+        .act_unchecked::<LiveSale>(actor, name, input)
+}
+
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     act_with("{}", actor, name, input)
 }
@@ -77,8 +86,9 @@ fn cart(member_id: Option<&str>, lines: Vec<CartLine>, session: &str) -> Cart {
 }
 
 fn price(cart: &Cart) -> Result<Vec<Adjustment>> {
-    let ctx = MockHost::current().context("{}");
-    LiveSale::price(&ctx, PriceStage::Item, cart)
+    MockHost::current()
+        .set_config("{}")
+        .price::<LiveSale>(PriceStage::Item, cart)
 }
 
 /// Creates order `order_id` for `member_id` buying `qty` of `<product>-sku` at 1000 each,
@@ -90,11 +100,9 @@ fn checkout_with(
     lines: &[CartLine],
     session: &str,
 ) -> Result<Vec<Attribute>> {
-    let host = MockHost::current();
     let order = testing::order(order_id, Some(member_id), lines);
-    host.add_order(order.clone());
-    let ctx = host.context(config);
-    host.atomic(|| LiveSale::order_created(&ctx, &order, Some(&input(session))))
+    let host = MockHost::current().set_config(config);
+    host.order_created::<LiveSale>(&order, Some(&input(session)))
 }
 
 fn checkout(order_id: &str, member_id: &str, qty: u32, session: &str) -> Result<Vec<Attribute>> {
@@ -103,17 +111,13 @@ fn checkout(order_id: &str, member_id: &str, qty: u32, session: &str) -> Result<
 }
 
 fn event(event: Event) {
-    let ctx = MockHost::current().context("{}");
-    MockHost::current()
-        .atomic(|| LiveSale::handle_event(&ctx, &event))
-        .unwrap();
+    let host = MockHost::current().set_config("{}");
+    host.handle_event::<LiveSale>(&event).unwrap();
 }
 
 fn fire(name: &str) {
-    let ctx = MockHost::current().context("{}");
-    MockHost::current()
-        .atomic(|| LiveSale::fire_timer(&ctx, name, b""))
-        .unwrap();
+    let host = MockHost::current().set_config("{}");
+    host.fire_timer::<LiveSale>(name, b"").unwrap();
 }
 
 /// Fires every due timer, as the host's worker does.
@@ -152,6 +156,7 @@ fn refund_event(order: &Order, refund_id: &str, amount: i64) -> Event {
             amount,
             lines: Vec::new(),
             reason: "changed mind".into(),
+            created_at: MockHost::current().now(),
         },
     })
 }
@@ -175,75 +180,73 @@ fn stats(session: &str) -> Value {
     act(&staff(), "stats", json!({ "session_id": session })).unwrap()
 }
 
-fn refused_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Refused(m)) if m.contains(needle) => {}
-        other => panic!("expected Refused(..{needle}..), got {other:?}"),
-    }
-}
-
-fn invalid_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Invalid(m)) if m.contains(needle) => {}
-        other => panic!("expected Invalid(..{needle}..), got {other:?}"),
-    }
-}
-
-fn not_found_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::NotFound(m)) if m.contains(needle) => {}
-        other => panic!("expected NotFound(..{needle}..), got {other:?}"),
-    }
-}
-
 #[test]
 fn config_is_validated() {
-    assert!(LiveSale::validate_config("{}").is_ok());
-    assert!(LiveSale::validate_config("").is_ok());
-    assert!(LiveSale::validate_config(r#"{"unpaid_timeout_secs": 30}"#).is_ok());
-    assert!(LiveSale::validate_config(r#"{"unpaid_timeout_secs": 3600}"#).is_ok());
+    assert!(
+        MockHost::current()
+            .validate_config::<LiveSale>("{}")
+            .is_ok()
+    );
+    assert!(MockHost::current().validate_config::<LiveSale>("").is_ok());
+    assert!(
+        MockHost::current()
+            .validate_config::<LiveSale>(r#"{"unpaid_timeout_secs": 30}"#)
+            .is_ok()
+    );
+    assert!(
+        MockHost::current()
+            .validate_config::<LiveSale>(r#"{"unpaid_timeout_secs": 3600}"#)
+            .is_ok()
+    );
     for bad in ["29", "3601", "\"300\"", "1.5", "-1"] {
-        invalid_with(
-            LiveSale::validate_config(&format!(r#"{{"unpaid_timeout_secs": {bad}}}"#)),
+        assert_invalid(
+            MockHost::current()
+                .validate_config::<LiveSale>(&format!(r#"{{"unpaid_timeout_secs": {bad}}}"#)),
             "invalid config: `unpaid_timeout_secs` must be an integer 30..=3600 (seconds)",
         );
     }
-    invalid_with(
-        LiveSale::validate_config(r#"{"unpaid_timeout": 60}"#),
+    assert_invalid(
+        MockHost::current().validate_config::<LiveSale>(r#"{"unpaid_timeout": 60}"#),
         "unknown field `unpaid_timeout`; allowed: unpaid_timeout_secs",
     );
-    invalid_with(LiveSale::validate_config("["), "not valid JSON");
-    invalid_with(LiveSale::validate_config("[]"), "must be a JSON object");
+    assert_invalid(
+        MockHost::current().validate_config::<LiveSale>("["),
+        "not valid JSON",
+    );
+    assert_invalid(
+        MockHost::current().validate_config::<LiveSale>("[]"),
+        "must be a JSON object",
+    );
 }
 
 #[test]
 fn create_session_names_every_bad_field() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let base = json!({ "title": "Live", "starts_at": now() + MIN, "ends_at": now() + 60 * MIN });
     let with = |k: &str, v: Value| {
         let mut input = base.clone();
         input[k] = v;
         act(&staff(), "create-session", input)
     };
-    invalid_with(
+    assert_invalid(
         with("title", json!("  ")),
         "`title` must be a title of 1..=100 characters",
     );
-    invalid_with(with("title", json!("x".repeat(101))), "`title`");
-    invalid_with(
+    assert_invalid(with("title", json!("x".repeat(101))), "`title`");
+    assert_invalid(
         with("starts_at", json!(-1)),
         "`starts_at` must be a time in ms since the epoch",
     );
-    invalid_with(
+    assert_invalid(
         with("ends_at", base["starts_at"].clone()),
         "`ends_at` must be a time in ms after `starts_at`",
     );
-    invalid_with(
+    assert_invalid(
         with("ends_at", json!(now() + MIN + 7 * 86_400_000 + 1)),
         "at most 7 days after it",
     );
     // A session that is over before it is created sells nothing.
-    invalid_with(
+    assert_invalid(
         act(
             &staff(),
             "create-session",
@@ -251,16 +254,16 @@ fn create_session_names_every_bad_field() {
         ),
         "in the future",
     );
-    invalid_with(
+    assert_invalid(
         with("host", json!("Li")),
         "unknown field `host`; allowed: title, starts_at, ends_at",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-session", json!({ "title": "x" })),
         "`starts_at` is required",
     );
-    refused_with(
-        act(&member("m1"), "create-session", base.clone()),
+    assert_refused(
+        guard(&member("m1"), "create-session", base.clone()),
         "only shop staff can schedule live sessions",
     );
     let out = act(&staff(), "create-session", base).unwrap();
@@ -271,7 +274,7 @@ fn create_session_names_every_bad_field() {
 
 #[test]
 fn status_follows_the_clock_and_staff() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let id = session_at(10, 70);
     let get = || act(&member("m1"), "get-session", json!({ "session_id": id })).unwrap();
     assert_eq!(get()["status"], "scheduled");
@@ -279,7 +282,7 @@ fn status_follows_the_clock_and_staff() {
     assert_eq!(get()["status"], "live", "live from starts_at");
     host.advance(60 * MIN);
     assert_eq!(get()["status"], "ended", "ended at ends_at");
-    refused_with(
+    assert_refused(
         act(&staff(), "start-session", json!({ "session_id": id })),
         "has ended",
     );
@@ -297,15 +300,15 @@ fn status_follows_the_clock_and_staff() {
     host.advance(MIN);
     let twice = act(&staff(), "end-session", json!({ "session_id": early })).unwrap();
     assert_eq!(twice["ended_at"], ended["ended_at"]);
-    refused_with(
+    assert_refused(
         act(&staff(), "start-session", json!({ "session_id": early })),
         "has ended; schedule a new one",
     );
-    refused_with(
-        act(&member("m1"), "end-session", json!({ "session_id": early })),
+    assert_refused(
+        guard(&member("m1"), "end-session", json!({ "session_id": early })),
         "only shop staff",
     );
-    not_found_with(
+    assert_not_found(
         act(
             &staff(),
             "start-session",
@@ -313,7 +316,7 @@ fn status_follows_the_clock_and_staff() {
         ),
         "live session ls_nope does not exist",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "end-session", json!({ "session_id": "a/b" })),
         "`session_id` must be a live session id",
     );
@@ -333,7 +336,7 @@ fn status_follows_the_clock_and_staff() {
     assert!(list("live").is_empty());
     let all = act(&staff(), "list-sessions", json!({})).unwrap();
     assert_eq!(all["sessions"].as_array().unwrap().len(), 3);
-    invalid_with(
+    assert_invalid(
         act(&staff(), "list-sessions", json!({ "status": "paused" })),
         "`status` must be \"scheduled\", \"live\" or \"ended\"",
     );
@@ -341,7 +344,7 @@ fn status_follows_the_clock_and_staff() {
 
 #[test]
 fn add_item_checks_its_input_and_the_session() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     host.add_product(testing::product("tea", 1000));
     let sid = session_at(10, 70);
     let base = json!({
@@ -353,49 +356,49 @@ fn add_item_checks_its_input_and_the_session() {
         input[k] = v;
         act(&staff(), "add-item", input)
     };
-    invalid_with(
+    assert_invalid(
         with("live_price", json!(0)),
         "`live_price` must be an integer > 0 (分)",
     );
-    invalid_with(
+    assert_invalid(
         with("live_stock", json!(0)),
         "`live_stock` must be an integer 1..=1000000",
     );
-    invalid_with(
+    assert_invalid(
         with("per_member_limit", json!(1000)),
         "`per_member_limit` must be an integer 1..=999",
     );
-    invalid_with(with("sku_id", json!("")), "`sku_id` must be a SKU id");
-    invalid_with(
+    assert_invalid(with("sku_id", json!("")), "`sku_id` must be a SKU id");
+    assert_invalid(
         with("on_shelf", json!("yes")),
         "`on_shelf` must be true or false",
     );
-    invalid_with(with("price", json!(1)), "unknown field `price`");
-    not_found_with(
+    assert_invalid(with("price", json!(1)), "unknown field `price`");
+    assert_not_found(
         with("session_id", json!("ls_missing")),
         "live session ls_missing does not exist",
     );
     // With a product id the SKU and the discount are checked.
-    not_found_with(
+    assert_not_found(
         with("product_id", json!("nope")),
         "product nope does not exist",
     );
     let mut wrong_sku = base.clone();
     wrong_sku["product_id"] = json!("tea");
     wrong_sku["sku_id"] = json!("cup-sku");
-    invalid_with(
+    assert_invalid(
         act(&staff(), "add-item", wrong_sku),
         "`sku_id`: SKU cup-sku is not a SKU of tea",
     );
     let mut no_discount = base.clone();
     no_discount["product_id"] = json!("tea");
     no_discount["live_price"] = json!(1000);
-    invalid_with(
+    assert_invalid(
         act(&staff(), "add-item", no_discount),
         "`live_price` must be below the SKU's price 1000",
     );
-    refused_with(
-        act(&member("m1"), "add-item", base.clone()),
+    assert_refused(
+        guard(&member("m1"), "add-item", base.clone()),
         "only shop staff can add live items",
     );
 
@@ -411,12 +414,12 @@ fn add_item_checks_its_input_and_the_session() {
     act(&staff(), "end-session", json!({ "session_id": sid })).unwrap();
     let mut other = base.clone();
     other["sku_id"] = json!("cup-sku");
-    refused_with(act(&staff(), "add-item", other), "has ended");
+    assert_refused(act(&staff(), "add-item", other), "has ended");
 }
 
 #[test]
 fn shelf_decides_what_members_see_and_buy() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 5, 2);
     act(
@@ -441,7 +444,7 @@ fn shelf_decides_what_members_see_and_buy() {
     assert_eq!(member_view["items"].as_array().unwrap().len(), 1);
 
     let cup_cart = cart(Some("m1"), vec![testing::cart_line(0, "cup", 1, 500)], &sid);
-    refused_with(price(&cup_cart), "item cup-sku is not on the shelf");
+    assert_refused(price(&cup_cart), "item cup-sku is not on the shelf");
     let on = act(
         &staff(),
         "shelve",
@@ -458,9 +461,9 @@ fn shelf_decides_what_members_see_and_buy() {
     )
     .unwrap();
     assert_eq!(member_items(), ["cup-sku"]);
-    refused_with(checkout("o1", "m1", 1, &sid), "not on the shelf");
+    assert_refused(checkout("o1", "m1", 1, &sid), "not on the shelf");
 
-    invalid_with(
+    assert_invalid(
         act(
             &staff(),
             "shelve",
@@ -468,7 +471,7 @@ fn shelf_decides_what_members_see_and_buy() {
         ),
         "`on` is required: true (on the shelf) or false (off it)",
     );
-    not_found_with(
+    assert_not_found(
         act(
             &staff(),
             "shelve",
@@ -476,8 +479,8 @@ fn shelf_decides_what_members_see_and_buy() {
         ),
         "SKU pot-sku is not in live session",
     );
-    refused_with(
-        act(
+    assert_refused(
+        guard(
             &member("m1"),
             "shelve",
             json!({ "session_id": sid, "sku_id": "tea-sku", "on": true }),
@@ -488,7 +491,7 @@ fn shelf_decides_what_members_see_and_buy() {
 
 #[test]
 fn viewers_are_unique_members() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let sid = session_at(10, 70);
     let enter = |m: &str| act(&member(m), "enter-room", json!({ "session_id": sid }));
     let first = enter("m1").unwrap();
@@ -503,22 +506,22 @@ fn viewers_are_unique_members() {
     );
     assert_eq!(enter("m2").unwrap()["viewers"], 2);
     assert_eq!(stats(&sid)["viewers"], 2);
-    refused_with(
-        act(&staff(), "enter-room", json!({ "session_id": sid })),
+    assert_refused(
+        guard(&staff(), "enter-room", json!({ "session_id": sid })),
         "only members enter live rooms",
     );
-    invalid_with(
+    assert_invalid(
         act(&member("m3"), "enter-room", json!({})),
         "`session_id` is required",
     );
     act(&staff(), "end-session", json!({ "session_id": sid })).unwrap();
-    refused_with(enter("m3"), "has ended");
+    assert_refused(enter("m3"), "has ended");
     assert_eq!(stats(&sid)["viewers"], 2);
 }
 
 #[test]
 fn live_price_is_an_item_stage_adjustment() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 10, 5);
     add_item(&sid, "pricey", 2000, 10, 5);
@@ -569,46 +572,46 @@ fn live_price_is_an_item_stage_adjustment() {
 
 #[test]
 fn checkout_input_and_session_state_are_checked() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let later = session_at(10, 70);
     add_item(&later, "tea", 600, 10, 5);
     let line = || vec![testing::cart_line(0, "tea", 1, 1000)];
-    refused_with(
+    assert_refused(
         price(&cart(Some("m1"), line(), &later)),
         "has not started yet",
     );
-    refused_with(checkout("o1", "m1", 1, &later), "has not started yet");
-    refused_with(price(&cart(None, line(), &later)), "has not started yet");
+    assert_refused(checkout("o1", "m1", 1, &later), "has not started yet");
+    assert_refused(price(&cart(None, line(), &later)), "has not started yet");
     host.advance(10 * MIN);
-    refused_with(
+    assert_refused(
         price(&cart(None, line(), &later)),
         "sign in as a member to buy in a live room",
     );
     assert_eq!(price(&cart(Some("m1"), line(), &later)).unwrap().len(), 1);
-    not_found_with(
+    assert_not_found(
         price(&cart(Some("m1"), line(), "ls_gone")),
         "live session ls_gone does not exist",
     );
     let bad = |input: &str| price(&testing::cart(Some("m1"), line(), Some(input)));
-    invalid_with(bad("{}"), "`session_id` is required: a live session id");
-    invalid_with(
+    assert_invalid(bad("{}"), "`session_id` is required: a live session id");
+    assert_invalid(
         bad(r#"{"session_id": 7}"#),
         "`session_id` must be a live session id",
     );
-    invalid_with(
+    assert_invalid(
         bad(&format!(r#"{{"session_id": "{later}", "room": 1}}"#)),
         "unknown field `room`; allowed: session_id",
     );
-    invalid_with(bad("null"), "must be a JSON object");
+    assert_invalid(bad("null"), "must be a JSON object");
     host.advance(60 * MIN);
-    refused_with(price(&cart(Some("m1"), line(), &later)), "has ended");
-    refused_with(checkout("o2", "m1", 1, &later), "has ended");
+    assert_refused(price(&cart(Some("m1"), line(), &later)), "has ended");
+    assert_refused(checkout("o2", "m1", 1, &later), "has ended");
     assert!(host.timers().is_empty());
 }
 
 #[test]
 fn order_created_takes_stock_attributes_and_starts_the_timer() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 5, 3);
     let attrs = checkout_with(
@@ -685,7 +688,7 @@ fn order_created_takes_stock_attributes_and_starts_the_timer() {
 
 #[test]
 fn flash_sale_sells_out_exactly() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 5, 1);
     let mut sold = 0;
@@ -695,7 +698,7 @@ fn flash_sale_sells_out_exactly() {
             Ok(_) => sold += 1,
             Err(e) => {
                 assert!(i >= 5, "buyer {i} refused: {e:?}");
-                refused_with(
+                assert_refused(
                     Err::<(), _>(e),
                     "sold out: item tea-sku has no live stock left",
                 );
@@ -707,7 +710,7 @@ fn flash_sale_sells_out_exactly() {
     assert_eq!(stats(&sid)["orders"], 5);
     // A refused checkout left nothing behind (no timer, no quota).
     assert_eq!(host.timers().len(), 5);
-    refused_with(
+    assert_refused(
         price(&cart(
             Some("m7"),
             vec![testing::cart_line(0, "tea", 1, 1000)],
@@ -719,11 +722,11 @@ fn flash_sale_sells_out_exactly() {
 
 #[test]
 fn asking_more_than_is_left_names_what_is_left() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 3, 10);
     checkout("o1", "m1", 2, &sid).unwrap();
-    refused_with(
+    assert_refused(
         checkout("o2", "m2", 2, &sid),
         "sold out: item tea-sku has 1 live units left in session",
     );
@@ -733,15 +736,15 @@ fn asking_more_than_is_left_names_what_is_left() {
 
 #[test]
 fn per_member_limit_holds_per_session() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 100, 2);
     checkout("o1", "m1", 1, &sid).unwrap();
-    refused_with(
+    assert_refused(
         checkout("o2", "m1", 2, &sid),
         "limit reached: each member may buy 2 of item tea-sku in live session",
     );
-    refused_with(
+    assert_refused(
         price(&cart(
             Some("m1"),
             vec![testing::cart_line(0, "tea", 2, 1000)],
@@ -750,7 +753,7 @@ fn per_member_limit_holds_per_session() {
         "you hold 1 and asked for 2",
     );
     checkout("o3", "m1", 1, &sid).unwrap();
-    refused_with(checkout("o4", "m1", 1, &sid), "limit reached");
+    assert_refused(checkout("o4", "m1", 1, &sid), "limit reached");
     // Another member, and the same member in another session, have their own quota.
     checkout("o5", "m2", 2, &sid).unwrap();
     let other = live_session();
@@ -761,11 +764,11 @@ fn per_member_limit_holds_per_session() {
 
 #[test]
 fn unpaid_timer_cancels_and_the_close_returns_stock_once() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 1, 1);
     checkout("o1", "m1", 1, &sid).unwrap();
-    refused_with(checkout("o2", "m2", 1, &sid), "sold out");
+    assert_refused(checkout("o2", "m2", 1, &sid), "sold out");
 
     host.advance(300_000 - 1);
     assert!(host.take_due_timers().is_empty(), "not before the timeout");
@@ -797,12 +800,12 @@ fn unpaid_timer_cancels_and_the_close_returns_stock_once() {
 
     // The unit and the member's quota are back: m1 may buy again, once.
     checkout("o3", "m1", 1, &sid).unwrap();
-    refused_with(checkout("o4", "m2", 1, &sid), "sold out");
+    assert_refused(checkout("o4", "m2", 1, &sid), "sold out");
 }
 
 #[test]
 fn a_close_by_other_means_also_returns_stock_and_stops_the_timer() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 2, 2);
     checkout("o1", "m1", 2, &sid).unwrap();
@@ -822,7 +825,7 @@ fn a_close_by_other_means_also_returns_stock_and_stops_the_timer() {
 
 #[test]
 fn a_paid_order_is_never_cancelled_by_the_timer() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 2, 2);
     checkout("o1", "m1", 1, &sid).unwrap();
@@ -846,7 +849,7 @@ fn a_paid_order_is_never_cancelled_by_the_timer() {
 
 #[test]
 fn stats_count_each_event_once() {
-    MockHost::install();
+    MockHost::from_manifest(MANIFEST);
     let sid = live_session();
     add_item(&sid, "tea", 600, 10, 5);
     act(&member("m1"), "enter-room", json!({ "session_id": sid })).unwrap();
@@ -900,11 +903,11 @@ fn stats_count_each_event_once() {
     assert_eq!(stats(&sid)["paid_orders"], 2);
     assert_eq!(stats(&sid)["refunds"], 3);
 
-    refused_with(
-        act(&member("m1"), "stats", json!({ "session_id": sid })),
+    assert_refused(
+        guard(&member("m1"), "stats", json!({ "session_id": sid })),
         "only shop staff can see live session stats",
     );
-    not_found_with(
+    assert_not_found(
         act(&staff(), "stats", json!({ "session_id": "ls_x" })),
         "does not exist",
     );
@@ -912,13 +915,13 @@ fn stats_count_each_event_once() {
 
 #[test]
 fn unknown_actions_and_bad_inputs() {
-    MockHost::install();
-    not_found_with(
-        act(&staff(), "go-live", json!({})),
+    MockHost::from_manifest(MANIFEST);
+    assert_not_found(
+        guard(&staff(), "go-live", json!({})),
         "unknown action `go-live`",
     );
     let sid = live_session();
-    invalid_with(
+    assert_invalid(
         act(
             &member("m1"),
             "list-items",
@@ -927,11 +930,11 @@ fn unknown_actions_and_bad_inputs() {
         "unknown field `all`; allowed: session_id",
     );
     let ctx = MockHost::current().context("{}");
-    invalid_with(
+    assert_invalid(
         LiveSale::handle_action(&ctx, &staff(), "get-session", "{"),
         "not valid JSON",
     );
-    invalid_with(
+    assert_invalid(
         LiveSale::handle_action(&ctx, &staff(), "list-sessions", "[1]"),
         "must be a JSON object",
     );

@@ -19,47 +19,39 @@ const MAX_PAGE: i64 = 1000;
 pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Result<String> {
     let output = match name {
         "create-outlet" => {
-            staff_only(actor, "create outlets")?;
+            actor.staff_only("create outlets")?;
             create_outlet(ctx, input)?
         }
         "list-outlets" => {
-            staff_only(actor, "list outlets")?;
+            actor.staff_only("list outlets")?;
             Fields::parse(input, &[])?;
             list_outlets()?
         }
         "create-employee" => {
-            staff_only(actor, "create employees")?;
+            actor.staff_only("create employees")?;
             create_employee(ctx, input)?
         }
         "dismiss-employee" => {
-            staff_only(actor, "dismiss employees")?;
+            actor.staff_only("dismiss employees")?;
             dismiss_employee(ctx, input)?
         }
         "list-employees" => {
-            staff_only(actor, "list employees")?;
+            actor.staff_only("list employees")?;
             list_employees(input)?
         }
         "bind" => bind(ctx, actor, input)?,
         "my-binding" => my_binding(ctx, actor, input)?,
         "list-bindings" => {
-            staff_only(actor, "list bindings")?;
+            actor.staff_only("list bindings")?;
             list_bindings(ctx, input)?
         }
         "employee-stats" => {
-            staff_only(actor, "see employee statistics")?;
+            actor.staff_only("see employee statistics")?;
             employee_stats(ctx, input)?
         }
-        _ => return Err(PluginError::not_found(format!("unknown action `{name}`"))),
+        _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
-}
-
-fn staff_only(actor: &Actor, what: &str) -> Result<()> {
-    if actor.is_trusted() {
-        Ok(())
-    } else {
-        Err(PluginError::refused(format!("only shop staff can {what}")))
-    }
 }
 
 /// The member an action is for: a member acts for themselves; staff (or the platform) name

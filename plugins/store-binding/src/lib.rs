@@ -28,8 +28,10 @@ mod orders;
 #[cfg(test)]
 mod tests;
 
-use baseplate_sdk::{Actor, Attribute, CallContext, Event, Order, Plugin, PluginError, Result};
-use fields::{Fields, int_in, text};
+use baseplate_sdk::{
+    Actor, Attribute, CallContext, ConfigContext, Event, Order, Plugin, PluginError, Result,
+};
+use fields::{Fields, int_in, read_config, text};
 
 /// The plugin, as the host sees it.
 pub struct StoreBinding;
@@ -76,15 +78,11 @@ pub struct Config {
 
 impl Config {
     fn parse(text: &str) -> Result<Config> {
-        Config::read(text)
-            .map_err(|e| PluginError::invalid(format!("invalid config: {}", e.message())))
+        let fields = ["validity_days", "protection_days", "takeover", "membership"];
+        read_config(text, &fields, Config::read)
     }
 
-    fn read(config: &str) -> Result<Config> {
-        let mut f = Fields::parse(
-            config,
-            &["validity_days", "protection_days", "takeover", "membership"],
-        )?;
+    fn read(f: &mut Fields) -> Result<Config> {
         let validity_days = f
             .get(
                 "validity_days",
@@ -139,7 +137,6 @@ impl Config {
                 })
             }
         };
-        f.finish()?;
         Ok(Config {
             validity_days,
             protection_days,
@@ -154,7 +151,7 @@ impl Config {
 }
 
 impl Plugin for StoreBinding {
-    fn validate_config(config: &str) -> Result<()> {
+    fn validate_config(_ctx: &ConfigContext, config: &str) -> Result<()> {
         Config::parse(config).map(drop)
     }
 

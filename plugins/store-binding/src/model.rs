@@ -16,6 +16,8 @@
 //! Employee and outlet ids are ours (`emp_…`, `out_…`, no `/`), so the prefix scans under
 //! them never pick up another employee's entries.
 
+/// Shared with every plugin: from the SDK.
+pub use baseplate_sdk::ids::new_id;
 use baseplate_sdk::{PluginError, Result, Timestamp, host, state};
 use serde::{Deserialize, Serialize};
 
@@ -272,16 +274,6 @@ pub fn new_code() -> String {
             .collect();
         if state::get(&code_key(&code)).is_none() {
             return code;
-        }
-    }
-}
-
-/// A fresh id `<prefix>_<16 hex>` from the host's randomness, unused under `<dir>/`.
-pub fn new_id(prefix: &str, dir: &str) -> String {
-    loop {
-        let id = format!("{prefix}_{:016x}", host::random());
-        if state::get(&format!("{dir}/{id}")).is_none() {
-            return id;
         }
     }
 }

@@ -277,7 +277,7 @@ fn post(memo: &str, record: &OrderRecord, e: i64, o: i64) -> Result<()> {
     if o != 0 {
         entries.push(entry(Party::Outlet(record.outlet_id.clone()), "reward", o));
     }
-    ledger::post(memo, &entries).map(drop)
+    ledger::post(memo, &entries, Some(&record.order_id)).map(drop)
 }
 
 fn refunded_event(event: &OrderRefunded) -> Result<()> {

@@ -2,56 +2,42 @@
 
 use crate::StoreBinding;
 use crate::model::{CODE_ALPHABET, CODE_LEN, DAY_MS};
-use baseplate_sdk::testing::{self, MockHost};
+use baseplate_sdk::testing::{
+    self, MockHost, assert_invalid, assert_not_found, assert_refused, buyer as member, staff,
+};
 use baseplate_sdk::{
-    Actor, Attribute, Event, LineRefund, Order, OrderRefunded, Party, PaymentStatus, Plugin,
-    PluginError, Refund, RefundState, Result, ledger,
+    Actor, Attribute, Event, LineRefund, Order, OrderRefunded, Party, PaymentStatus, Refund,
+    RefundState, Result, ledger,
 };
 use serde_json::{Value, json};
+
+/// The mock host enforces this plugin's manifest, as the real host does.
+const MANIFEST: &str = include_str!("../plugin.toml");
 
 /// 30-day bindings, 7 days protected, takeover after protection, a 990 分 membership
 /// (SKU `vip-sku`) paying 500 to the employee and 490 to the outlet.
 const CONFIG: &str = r#"{"validity_days": 30, "protection_days": 7, "takeover": "after_protection",
     "membership": {"sku_id": "vip-sku", "employee_share": 500, "outlet_share": 490}}"#;
 
-fn staff() -> Actor {
-    Actor::Staff("key_1".into())
-}
-
-fn member(id: &str) -> Actor {
-    Actor::Member(id.into())
-}
-
+/// Runs an action as the host does under `config`: declared, open to the actor, atomic.
+#[track_caller]
 fn act_with(config: &str, actor: &Actor, name: &str, input: Value) -> Result<Value> {
-    let host = MockHost::current();
-    let ctx = host.context(config);
-    host.atomic(|| StoreBinding::handle_action(&ctx, actor, name, &input.to_string()))
-        .map(|out| serde_json::from_str(&out).unwrap())
+    MockHost::current()
+        .set_config(config)
+        .act::<StoreBinding>(actor, name, input)
 }
 
+/// What the plugin itself answers a call the host refuses before the plugin runs (an
+/// undeclared action, an actor the action is not open to): its own guard.
+fn guard(actor: &Actor, name: &str, input: Value) -> Result<Value> {
+    MockHost::current()
+        .set_config(CONFIG)
+        .act_unchecked::<StoreBinding>(actor, name, input)
+}
+
+#[track_caller]
 fn act(actor: &Actor, name: &str, input: Value) -> Result<Value> {
     act_with(CONFIG, actor, name, input)
-}
-
-fn refused_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Refused(m)) if m.contains(needle) => {}
-        other => panic!("expected Refused(..{needle}..), got {other:?}"),
-    }
-}
-
-fn invalid_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::Invalid(m)) if m.contains(needle) => {}
-        other => panic!("expected Invalid(..{needle}..), got {other:?}"),
-    }
-}
-
-fn not_found_with(result: Result<impl std::fmt::Debug>, needle: &str) {
-    match result {
-        Err(PluginError::NotFound(m)) if m.contains(needle) => {}
-        other => panic!("expected NotFound(..{needle}..), got {other:?}"),
-    }
 }
 
 fn outlet(name: &str) -> String {
@@ -120,11 +106,9 @@ fn vip_order(id: &str, member_id: &str, vip_qty: u32) -> Order {
 }
 
 fn create_with(config: &str, order: &Order, input: Option<Value>) -> Result<Vec<Attribute>> {
-    let host = MockHost::current();
-    host.add_order(order.clone());
-    let ctx = host.context(config);
     let input = input.map(|v| v.to_string());
-    host.atomic(|| StoreBinding::order_created(&ctx, order, input.as_deref()))
+    let host = MockHost::current().set_config(config);
+    host.order_created::<StoreBinding>(order, input.as_deref())
 }
 
 fn create(order: &Order, input: Option<Value>) -> Result<Vec<Attribute>> {
@@ -132,10 +116,8 @@ fn create(order: &Order, input: Option<Value>) -> Result<Vec<Attribute>> {
 }
 
 fn event(event: Event) {
-    let host = MockHost::current();
-    let ctx = host.context(CONFIG);
-    host.atomic(|| StoreBinding::handle_event(&ctx, &event))
-        .unwrap();
+    let host = MockHost::current().set_config(CONFIG);
+    host.handle_event::<StoreBinding>(&event).unwrap();
 }
 
 fn paid(mut order: Order) -> Order {
@@ -169,6 +151,7 @@ fn refund(order: &mut Order, id: &str, amounts: &[(usize, i64)]) -> Event {
             amount: total,
             lines,
             reason: "changed mind".into(),
+            created_at: MockHost::current().now(),
         },
     });
     event(e.clone());
@@ -193,19 +176,37 @@ fn out(id: &str) -> Party {
 
 #[test]
 fn config_is_validated_field_by_field() {
-    assert!(StoreBinding::validate_config("{}").is_ok());
-    assert!(StoreBinding::validate_config(CONFIG).is_ok());
+    assert!(
+        MockHost::current()
+            .validate_config::<StoreBinding>("{}")
+            .is_ok()
+    );
+    assert!(
+        MockHost::current()
+            .validate_config::<StoreBinding>(CONFIG)
+            .is_ok()
+    );
     let default = include_str!("../plugin.toml")
         .lines()
         .find_map(|l| l.strip_prefix("default = '"))
         .unwrap()
         .trim_end_matches('\'');
-    assert!(StoreBinding::validate_config(default).is_ok());
     assert!(
-        StoreBinding::validate_config(r#"{"membership": null, "takeover": "anytime"}"#).is_ok()
+        MockHost::current()
+            .validate_config::<StoreBinding>(default)
+            .is_ok()
     );
-    let bad =
-        |config: &str, needle: &str| invalid_with(StoreBinding::validate_config(config), needle);
+    assert!(
+        MockHost::current()
+            .validate_config::<StoreBinding>(r#"{"membership": null, "takeover": "anytime"}"#)
+            .is_ok()
+    );
+    let bad = |config: &str, needle: &str| {
+        assert_invalid(
+            MockHost::current().validate_config::<StoreBinding>(config),
+            needle,
+        )
+    };
     bad(
         r#"{"validity_days": -1}"#,
         "invalid config: `validity_days` must be an integer 0..=3650 (days; 0 = permanent)",
@@ -222,7 +223,9 @@ fn config_is_validated_field_by_field() {
     );
     // Permanent bindings may be protected for any period.
     assert!(
-        StoreBinding::validate_config(r#"{"validity_days": 0, "protection_days": 90}"#).is_ok()
+        MockHost::current()
+            .validate_config::<StoreBinding>(r#"{"validity_days": 0, "protection_days": 90}"#)
+            .is_ok()
     );
     bad(
         r#"{"takeover": "sometimes"}"#,
@@ -258,16 +261,16 @@ fn config_is_validated_field_by_field() {
 
 #[test]
 fn outlets_and_employees_are_staff_business() {
-    MockHost::install();
-    refused_with(
-        act(&member("m1"), "create-outlet", json!({ "name": "X" })),
+    MockHost::from_manifest(MANIFEST);
+    assert_refused(
+        guard(&member("m1"), "create-outlet", json!({ "name": "X" })),
         "only shop staff can create outlets",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-outlet", json!({ "name": "  " })),
         "`name` must be a name of 1..=100 characters",
     );
-    invalid_with(
+    assert_invalid(
         act(
             &staff(),
             "create-outlet",
@@ -287,7 +290,7 @@ fn outlets_and_employees_are_staff_business() {
     let outlets = act(&staff(), "list-outlets", json!({})).unwrap();
     assert_eq!(outlets["outlets"].as_array().unwrap().len(), 2);
 
-    not_found_with(
+    assert_not_found(
         act(
             &staff(),
             "create-employee",
@@ -295,12 +298,12 @@ fn outlets_and_employees_are_staff_business() {
         ),
         "outlet out_nope does not exist",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "create-employee", json!({ "name": "A" })),
         "`outlet_id` is required",
     );
-    refused_with(
-        act(
+    assert_refused(
+        guard(
             &member("m1"),
             "create-employee",
             json!({ "outlet_id": o, "name": "A" }),
@@ -321,8 +324,8 @@ fn outlets_and_employees_are_staff_business() {
     codes.dedup();
     assert_eq!(codes.len(), 200);
 
-    refused_with(
-        act(
+    assert_refused(
+        guard(
             &member("m1"),
             "dismiss-employee",
             json!({ "employee_id": a }),
@@ -338,7 +341,7 @@ fn outlets_and_employees_are_staff_business() {
         again["dismissed_at"], at,
         "dismissing twice keeps the first time"
     );
-    not_found_with(
+    assert_not_found(
         act(
             &staff(),
             "dismiss-employee",
@@ -365,86 +368,86 @@ fn outlets_and_employees_are_staff_business() {
             .len(),
         202
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "list-employees", json!({ "status": "gone" })),
         "`status` must be \"active\" or \"dismissed\"",
     );
-    refused_with(
-        act(&member("m1"), "list-employees", json!({})),
+    assert_refused(
+        guard(&member("m1"), "list-employees", json!({})),
         "only shop staff",
     );
     assert_eq!(
-        act(&staff(), "nope", json!({})).unwrap_err().kind(),
+        guard(&staff(), "nope", json!({})).unwrap_err().kind(),
         "not-found"
     );
 }
 
 #[test]
 fn bind_input_and_actor_are_checked() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, code) = employee(&o, "Ada");
     let bind = |actor: &Actor, input: Value| act(actor, "bind", input);
-    invalid_with(
+    assert_invalid(
         bind(&member("m1"), json!({ "code": code })),
         "`via` is required",
     );
-    invalid_with(
+    assert_invalid(
         bind(&member("m1"), json!({ "via": "membership", "code": code })),
         "`via` must be \"code\" or \"link\"",
     );
-    invalid_with(
+    assert_invalid(
         bind(&member("m1"), json!({ "via": "code" })),
         "`code` is required",
     );
-    invalid_with(
+    assert_invalid(
         bind(&member("m1"), json!({ "via": "link", "code": code })),
         "`employee_id` is required",
     );
-    invalid_with(
+    assert_invalid(
         bind(
             &member("m1"),
             json!({ "via": "code", "code": code, "employee_id": a }),
         ),
         "`employee_id` is for `via: \"link\"`",
     );
-    invalid_with(
+    assert_invalid(
         bind(
             &member("m1"),
             json!({ "via": "link", "employee_id": a, "code": code }),
         ),
         "`code` is for `via: \"code\"`",
     );
-    invalid_with(
+    assert_invalid(
         bind(
             &member("m1"),
             json!({ "via": "code", "code": code, "shop": 1 }),
         ),
         "unknown field `shop`",
     );
-    not_found_with(
+    assert_not_found(
         bind(&member("m1"), json!({ "via": "code", "code": "ZZZZZZ" })),
         "no employee has the code ZZZZZZ",
     );
-    not_found_with(
+    assert_not_found(
         bind(
             &member("m1"),
             json!({ "via": "link", "employee_id": "emp_x" }),
         ),
         "employee emp_x does not exist",
     );
-    refused_with(
+    assert_refused(
         bind(
             &member("m1"),
             json!({ "via": "link", "employee_id": a, "member_id": "m2" }),
         ),
         "members can only act for themselves",
     );
-    invalid_with(
+    assert_invalid(
         bind(&staff(), json!({ "via": "link", "employee_id": a })),
         "`member_id` is required when staff act for a member",
     );
-    not_found_with(
+    assert_not_found(
         bind(
             &staff(),
             json!({ "via": "link", "employee_id": a, "member_id": "ghost" }),
@@ -479,7 +482,7 @@ fn bind_input_and_actor_are_checked() {
 
 #[test]
 fn binding_has_validity_and_protection_and_rebinding_refreshes_it() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, _) = employee(&o, "Ada");
     let t0 = host.now();
@@ -528,14 +531,14 @@ fn binding_has_validity_and_protection_and_rebinding_refreshes_it() {
 
 #[test]
 fn another_employee_is_refused_inside_protection_and_takes_over_after_it() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o1 = outlet("West Lake");
     let o2 = outlet("Binjiang");
     let (a, _) = employee(&o1, "Ada");
     let (b, code_b) = employee(&o2, "Bo");
     bind_link("m1", &a).unwrap();
     let before = host.state_snapshot();
-    refused_with(
+    assert_refused(
         bind_code_with(CONFIG, "m1", &code_b),
         &format!("bound to employee {a} and protected until"),
     );
@@ -546,10 +549,10 @@ fn another_employee_is_refused_inside_protection_and_takes_over_after_it() {
     );
     // Protection holds whatever the takeover policy.
     let anytime = r#"{"validity_days": 30, "protection_days": 7, "takeover": "anytime"}"#;
-    refused_with(bind_link_with(anytime, "m1", &b), "protected until");
+    assert_refused(bind_link_with(anytime, "m1", &b), "protected until");
 
     host.advance(7 * DAY_MS - 1);
-    refused_with(bind_link("m1", &b), "protected until");
+    assert_refused(bind_link("m1", &b), "protected until");
     host.advance(1);
     let out = bind_code_with(CONFIG, "m1", &code_b).unwrap();
     assert_eq!(out["result"], "taken_over");
@@ -557,14 +560,14 @@ fn another_employee_is_refused_inside_protection_and_takes_over_after_it() {
     assert_eq!(out["binding"]["outlet_id"], o2.as_str());
     assert_eq!(out["binding"]["previous_employee_id"], a.as_str());
     // The new employee's binding is protected in turn.
-    refused_with(bind_link("m1", &a), &format!("bound to employee {b}"));
+    assert_refused(bind_link("m1", &a), &format!("bound to employee {b}"));
 
     // `anytime` takes over once nothing protects the member.
     host.advance(7 * DAY_MS);
     let out = bind_link_with(anytime, "m1", &a).unwrap();
     assert_eq!(out["result"], "taken_over");
     // Protection is fixed when a binding is made; without it `anytime` takes over at once.
-    refused_with(bind_link_with(anytime, "m1", &b), "protected until");
+    assert_refused(bind_link_with(anytime, "m1", &b), "protected until");
     let unprotected = r#"{"validity_days": 30, "protection_days": 0, "takeover": "anytime"}"#;
     bind_link_with(unprotected, "m2", &a).unwrap();
     assert_eq!(
@@ -579,19 +582,19 @@ fn another_employee_is_refused_inside_protection_and_takes_over_after_it() {
 
 #[test]
 fn takeover_never_keeps_the_member_until_the_binding_lapses() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, _) = employee(&o, "Ada");
     let (b, _) = employee(&o, "Bo");
     let never = r#"{"validity_days": 10, "protection_days": 2, "takeover": "never"}"#;
     bind_link_with(never, "m1", &a).unwrap();
     host.advance(5 * DAY_MS);
-    refused_with(
+    assert_refused(
         bind_link_with(never, "m1", &b),
         "until 1700864000000 (ms since the epoch) and this shop does not allow takeovers",
     );
     host.advance(5 * DAY_MS - 1);
-    refused_with(bind_link_with(never, "m1", &b), "does not allow takeovers");
+    assert_refused(bind_link_with(never, "m1", &b), "does not allow takeovers");
     host.advance(1);
     // Lapsed: anyone may bind the member again.
     let out = bind_link_with(never, "m1", &b).unwrap();
@@ -601,7 +604,7 @@ fn takeover_never_keeps_the_member_until_the_binding_lapses() {
     let forever = r#"{"takeover": "never"}"#;
     bind_link_with(forever, "m2", &a).unwrap();
     host.advance(365 * DAY_MS);
-    refused_with(bind_link_with(forever, "m2", &b), "permanently");
+    assert_refused(bind_link_with(forever, "m2", &b), "permanently");
 }
 
 #[test]
@@ -613,12 +616,12 @@ fn two_employees_racing_for_one_member_leave_one_binding() {
         r#"{"takeover": "never"}"#,
         r#"{"validity_days": 30, "protection_days": 1, "takeover": "anytime"}"#,
     ] {
-        let host = MockHost::install();
+        let host = MockHost::from_manifest(MANIFEST);
         let o = outlet("West Lake");
         let (a, _) = employee(&o, "Ada");
         let (b, _) = employee(&o, "Bo");
         bind_link_with(config, "m1", &a).unwrap();
-        refused_with(bind_link_with(config, "m1", &b), "bound to employee");
+        assert_refused(bind_link_with(config, "m1", &b), "bound to employee");
         let bindings = act(&staff(), "list-bindings", json!({})).unwrap();
         assert_eq!(bindings["bindings"].as_array().unwrap().len(), 1);
         assert_eq!(bindings["bindings"][0]["employee_id"], a.as_str());
@@ -633,19 +636,19 @@ fn two_employees_racing_for_one_member_leave_one_binding() {
 
 #[test]
 fn a_dismissed_employee_gets_no_new_bindings_but_keeps_existing_ones() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, code_a) = employee(&o, "Ada");
     let (b, _) = employee(&o, "Bo");
     bind_link("m1", &a).unwrap();
     act(&staff(), "dismiss-employee", json!({ "employee_id": a })).unwrap();
-    refused_with(
+    assert_refused(
         bind_code_with(CONFIG, "m2", &code_a),
         &format!("employee {a} has been dismissed and takes no new bindings"),
     );
-    refused_with(bind_link("m2", &a), "has been dismissed");
+    assert_refused(bind_link("m2", &a), "has been dismissed");
     // No refresh either.
-    refused_with(bind_link("m1", &a), "has been dismissed");
+    assert_refused(bind_link("m1", &a), "has been dismissed");
     assert_eq!(my_binding("m2"), Value::Null);
     // The existing binding stays, and still attributes orders, until it lapses …
     let mine = my_binding("m1");
@@ -655,14 +658,14 @@ fn a_dismissed_employee_gets_no_new_bindings_but_keeps_existing_ones() {
     let attrs = create(&tea_order("o1", Some("m1")), None).unwrap();
     assert_eq!(attr(&attrs, "employee_id"), Some(a.clone()));
     // … or another employee takes the member over under the usual rules.
-    refused_with(bind_link("m1", &b), "protected until");
+    assert_refused(bind_link("m1", &b), "protected until");
     host.advance(7 * DAY_MS);
     assert_eq!(bind_link("m1", &b).unwrap()["result"], "taken_over");
 }
 
 #[test]
 fn orders_are_attributed_to_the_binding_at_creation() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o1 = outlet("West Lake");
     let o2 = outlet("Binjiang");
     let (a, _) = employee(&o1, "Ada");
@@ -676,7 +679,7 @@ fn orders_are_attributed_to_the_binding_at_creation() {
     assert_eq!(attr(&attrs1, "employee_id"), Some(a.clone()));
     assert_eq!(attr(&attrs1, "outlet_id"), Some(o1.clone()));
     assert_eq!(attrs1.len(), 2);
-    invalid_with(
+    assert_invalid(
         create(&tea_order("o1x", Some("m1")), Some(json!({ "coupon": 1 }))),
         "unknown field `coupon`; allowed: employee_code",
     );
@@ -718,7 +721,7 @@ fn orders_are_attributed_to_the_binding_at_creation() {
 
 #[test]
 fn buying_the_membership_with_a_code_binds_and_rewards_on_payment() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, code_a) = employee(&o, "Ada");
     let order = vip_order("o1", "m1", 1);
@@ -774,7 +777,7 @@ fn buying_the_membership_with_a_code_binds_and_rewards_on_payment() {
 
 #[test]
 fn partial_refunds_reverse_in_proportion_rounding_down_and_end_exact() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, code_a) = employee(&o, "Ada");
     let order = vip_order("o1", "m1", 1);
@@ -800,7 +803,7 @@ fn partial_refunds_reverse_in_proportion_rounding_down_and_end_exact() {
 
 #[test]
 fn refund_delivered_before_payment_is_reversed_when_the_reward_is_booked() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, code_a) = employee(&o, "Ada");
     let mut order = vip_order("o1", "m1", 1);
@@ -817,7 +820,7 @@ fn refund_delivered_before_payment_is_reversed_when_the_reward_is_booked() {
 
 #[test]
 fn membership_quantity_multiplies_the_reward() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, code_a) = employee(&o, "Ada");
     let order = vip_order("o1", "m1", 2);
@@ -831,7 +834,7 @@ fn membership_quantity_multiplies_the_reward() {
 
 #[test]
 fn shares_above_the_price_book_nothing_and_are_logged() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (_, code_a) = employee(&o, "Ada");
     let greedy =
@@ -865,36 +868,36 @@ fn shares_above_the_price_book_nothing_and_are_logged() {
 
 #[test]
 fn membership_checkout_input_is_checked() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o = outlet("West Lake");
     let (a, code_a) = employee(&o, "Ada");
     let (b, code_b) = employee(&o, "Bo");
     let with_code = |code: &str| Some(json!({ "employee_code": code }));
-    invalid_with(
+    assert_invalid(
         create_with(r#"{}"#, &vip_order("o1", "m1", 1), with_code(&code_a)),
         "this shop has none configured",
     );
-    invalid_with(
+    assert_invalid(
         create(&tea_order("o1", Some("m1")), with_code(&code_a)),
         "`employee_code` binds only with the paid membership (SKU vip-sku) in the cart",
     );
-    invalid_with(
+    assert_invalid(
         create(&tea_order("o1", None), with_code(&code_a)),
         "check out as a member",
     );
-    invalid_with(
+    assert_invalid(
         create(
             &vip_order("o1", "m1", 1),
             Some(json!({ "employee_code": 7 })),
         ),
         "`employee_code` must be an employee code",
     );
-    not_found_with(
+    assert_not_found(
         create(&vip_order("o1", "m1", 1), with_code("QQQQQQ")),
         "no employee has the code QQQQQQ",
     );
     act(&staff(), "dismiss-employee", json!({ "employee_id": b })).unwrap();
-    refused_with(
+    assert_refused(
         create(&vip_order("o1", "m1", 1), with_code(&code_b)),
         "has been dismissed",
     );
@@ -920,7 +923,7 @@ fn membership_checkout_input_is_checked() {
 
 #[test]
 fn a_protected_member_buying_with_another_code_stays_with_their_employee() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o1 = outlet("West Lake");
     let o2 = outlet("Binjiang");
     let (a, _) = employee(&o1, "Ada");
@@ -952,7 +955,7 @@ fn a_protected_member_buying_with_another_code_stays_with_their_employee() {
 
 #[test]
 fn rebinding_never_moves_an_earlier_orders_reward() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o1 = outlet("West Lake");
     let o2 = outlet("Binjiang");
     let (a, code_a) = employee(&o1, "Ada");
@@ -970,7 +973,7 @@ fn rebinding_never_moves_an_earlier_orders_reward() {
 
 #[test]
 fn my_binding_and_list_bindings() {
-    let host = MockHost::install();
+    let host = MockHost::from_manifest(MANIFEST);
     let o1 = outlet("West Lake");
     let o2 = outlet("Binjiang");
     let (a, _) = employee(&o1, "Ada");
@@ -981,7 +984,7 @@ fn my_binding_and_list_bindings() {
     assert_eq!(mine["employee_name"], "Ada");
     assert_eq!(mine["outlet_name"], "West Lake");
     assert_eq!(mine["status"], "active");
-    refused_with(
+    assert_refused(
         act(&member("m2"), "my-binding", json!({ "member_id": "m1" })),
         "members can only act for themselves",
     );
@@ -1019,24 +1022,24 @@ fn my_binding_and_list_bindings() {
     let page3 = list(json!({ "employee_id": b, "limit": 2, "after": "m5" }));
     assert_eq!(members(&page3), ["m6"]);
     assert_eq!(page3["next_after"], Value::Null);
-    invalid_with(
+    assert_invalid(
         act(&staff(), "list-bindings", json!({ "limit": 0 })),
         "`limit` must be an integer 1..=1000",
     );
-    invalid_with(
+    assert_invalid(
         act(&staff(), "list-bindings", json!({ "status": "lapsed" })),
         "`status` must be \"active\" or \"expired\"",
     );
-    not_found_with(
+    assert_not_found(
         act(&staff(), "list-bindings", json!({ "employee_id": "emp_x" })),
         "employee emp_x does not exist",
     );
-    refused_with(
-        act(&member("m1"), "list-bindings", json!({})),
+    assert_refused(
+        guard(&member("m1"), "list-bindings", json!({})),
         "only shop staff",
     );
-    refused_with(
-        act(&member("m1"), "employee-stats", json!({ "employee_id": a })),
+    assert_refused(
+        guard(&member("m1"), "employee-stats", json!({ "employee_id": a })),
         "only shop staff",
     );
 

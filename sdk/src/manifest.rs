@@ -1,0 +1,3 @@
+//! The `plugin.toml` reference: every field, its allowed values, and examples.
+//!
+#![doc = include_str!("manifest.md")]
