@@ -6,6 +6,10 @@
 const GUESTS: &[(&str, &str)] = &[
     ("baseplate-test-hostile", "BASEPLATE_HOSTILE"),
     ("baseplate-plugin-coupons", "BASEPLATE_COUPONS"),
+    ("baseplate-test-escape-fs", "BASEPLATE_ESCAPE_FS"),
+    ("baseplate-test-escape-net", "BASEPLATE_ESCAPE_NET"),
+    ("baseplate-test-no-hooks", "BASEPLATE_NO_HOOKS"),
+    ("baseplate-test-v010-fixture", "BASEPLATE_V010"),
 ];
 
 fn main() {

@@ -31,6 +31,36 @@ pub mod artifacts {
         include_str!(env!("BASEPLATE_COUPONS_MANIFEST"))
     }
 
+    /// The escape attempts and the not-a-plugin component publishing must refuse, and the
+    /// 0.1.0 fixture plugin: (manifest, component bytes).
+    pub fn escape_fs() -> (&'static str, Vec<u8>) {
+        (
+            include_str!(env!("BASEPLATE_ESCAPE_FS_MANIFEST")),
+            read(env!("BASEPLATE_ESCAPE_FS_WASM")),
+        )
+    }
+
+    pub fn escape_net() -> (&'static str, Vec<u8>) {
+        (
+            include_str!(env!("BASEPLATE_ESCAPE_NET_MANIFEST")),
+            read(env!("BASEPLATE_ESCAPE_NET_WASM")),
+        )
+    }
+
+    pub fn no_hooks() -> (&'static str, Vec<u8>) {
+        (
+            include_str!(env!("BASEPLATE_NO_HOOKS_MANIFEST")),
+            read(env!("BASEPLATE_NO_HOOKS_WASM")),
+        )
+    }
+
+    pub fn v010_fixture() -> (&'static str, Vec<u8>) {
+        (
+            include_str!(env!("BASEPLATE_V010_MANIFEST")),
+            read(env!("BASEPLATE_V010_WASM")),
+        )
+    }
+
     fn read(path: &str) -> Vec<u8> {
         std::fs::read(path).unwrap_or_else(|err| {
             panic!("reading {path}: {err} (tests/build.rs builds it; was target/wasm removed?)")
@@ -66,7 +96,7 @@ pub mod harness {
         pub backend: Backend,
         /// The database URL, so a test can restart a node on the same data.
         pub database_url: String,
-        options: (bool, Duration),
+        options: AppOptions,
         pg_db: Option<(String, String)>,
         server: tokio::task::JoinHandle<()>,
     }
@@ -94,9 +124,14 @@ pub mod harness {
     }
 
     /// Test-app options: a manual clock starting now, a worker only when asked.
+    #[derive(Clone)]
     pub struct AppOptions {
         pub worker: bool,
         pub deadline: Duration,
+        /// What one plugin may keep in one shop.
+        pub quota: baseplate_runtime::Quota,
+        /// Consecutive faults that trip a plugin off for a shop.
+        pub breaker_threshold: i64,
     }
 
     impl Default for AppOptions {
@@ -104,6 +139,8 @@ pub mod harness {
             AppOptions {
                 worker: false,
                 deadline: Duration::from_millis(500),
+                quota: baseplate_runtime::Quota::default(),
+                breaker_threshold: 5,
             }
         }
     }
@@ -172,7 +209,7 @@ pub mod harness {
             pg_db: Option<(String, String)>,
         ) -> TestApp {
             let database_url = url.clone();
-            let options = (o.worker, o.deadline);
+            let options = o.clone();
             let mut opts = Options::new(url);
             opts.cache_dir = Some(cache_dir());
             opts.clock = clock.clone();
@@ -181,6 +218,8 @@ pub mod harness {
             opts.payment_secret = Some("test-secret".into());
             opts.operator_token = Some("bp_op_test_operator".into());
             opts.limits.deadline = o.deadline;
+            opts.limits.quota = o.quota;
+            opts.breaker_threshold = o.breaker_threshold;
             let node = baseplate_server::start(opts)
                 .await
                 .expect("the node starts");
@@ -215,10 +254,7 @@ pub mod harness {
             let pg_db = self.pg_db.take();
             let (backend, url, clock) =
                 (self.backend, self.database_url.clone(), self.clock.clone());
-            let o = AppOptions {
-                worker: self.options.0,
-                deadline: self.options.1,
-            };
+            let o = self.options.clone();
             drop(self);
             Self::boot(backend, url, clock, o, pg_db).await
         }

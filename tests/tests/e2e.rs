@@ -10,6 +10,7 @@ mod e2e {
     pub mod distributor;
     pub mod group_buy;
     pub mod hostile;
+    pub mod isolation;
     pub mod live_sale;
     pub mod orders;
     pub mod payments;

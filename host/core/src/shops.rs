@@ -52,6 +52,12 @@ pub struct NewSku {
     pub stock: i64,
 }
 
+/// The highest unit price (100 million yuan): with at most 999 units a line and 100 lines an
+/// order, an order's total stays within `Money::MAX`.
+pub const MAX_PRICE: i64 = 10_000_000_000;
+/// The most stock a SKU may hold.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+
 fn check_name(what: &str, s: &str, max: usize) -> Result<()> {
     if s.trim().is_empty() || s.chars().count() > max {
         return Err(CoreError::Invalid(format!(
@@ -418,14 +424,14 @@ impl Platform {
         }
         for (i, s) in p.skus.iter().enumerate() {
             check_name(&format!("skus[{i}].name"), &s.name, 100)?;
-            if !(0..=10_000_000_000).contains(&s.price) {
+            if !(0..=MAX_PRICE).contains(&s.price) {
                 return Err(CoreError::Invalid(format!(
-                    "skus[{i}].price must be 0..=10000000000 (minor units)"
+                    "skus[{i}].price must be 0..={MAX_PRICE} (minor units)"
                 )));
             }
-            if !(0..=1_000_000_000).contains(&s.stock) {
+            if !(0..=MAX_STOCK).contains(&s.stock) {
                 return Err(CoreError::Invalid(format!(
-                    "skus[{i}].stock must be 0..=1000000000"
+                    "skus[{i}].stock must be 0..={MAX_STOCK}"
                 )));
             }
         }
@@ -489,10 +495,14 @@ impl Platform {
         price: Option<i64>,
         stock: Option<i64>,
     ) -> Result<()> {
-        if price.is_some_and(|p| p < 0) || stock.is_some_and(|s| s < 0) {
-            return Err(CoreError::Invalid(
-                "price and stock must not be negative".into(),
-            ));
+        // The same bounds as at creation: an unbounded price could overflow every sum.
+        if price.is_some_and(|p| !(0..=MAX_PRICE).contains(&p)) {
+            return Err(CoreError::Invalid(format!(
+                "price must be 0..={MAX_PRICE} (minor units)"
+            )));
+        }
+        if stock.is_some_and(|s| !(0..=MAX_STOCK).contains(&s)) {
+            return Err(CoreError::Invalid(format!("stock must be 0..={MAX_STOCK}")));
         }
         self.write(shop, |op| {
             Box::pin(async move {

@@ -290,27 +290,34 @@ impl Runtime {
             })?;
         let mut capabilities = Vec::new();
         let mut wasi = Vec::new();
+        // Every import that can't be linked, so the author reads them all at once.
+        let mut forbidden = Vec::new();
         for (name, _) in ty.imports(&self.engine) {
             if name.starts_with("wasi:") {
-                if !wasi::is_linked(name) {
-                    return Err(RuntimeError::ForbiddenImport(name.to_string()));
+                if wasi::is_linked(name) {
+                    wasi.push(name.to_string());
+                } else {
+                    forbidden.push(name.to_string());
                 }
-                wasi.push(name.to_string());
                 continue;
             }
-            let iface = name
+            let cap = name
                 .strip_prefix("baseplate:plugin/")
                 .and_then(|rest| rest.strip_suffix(&format!("@{}", contract.as_str())))
-                .ok_or_else(|| RuntimeError::ForbiddenImport(name.to_string()))?;
-            if iface == "types" {
-                continue;
+                .and_then(|iface| match iface {
+                    "types" => Some(None),
+                    _ => Capability::parse(iface)
+                        .filter(|c| *c != Capability::Points || contract >= ContractVersion::V0_2)
+                        .map(Some),
+                });
+            match cap {
+                Some(Some(cap)) if !capabilities.contains(&cap) => capabilities.push(cap),
+                Some(_) => {}
+                None => forbidden.push(name.to_string()),
             }
-            let cap = Capability::parse(iface)
-                .filter(|c| *c != Capability::Points || contract >= ContractVersion::V0_2)
-                .ok_or_else(|| RuntimeError::ForbiddenImport(name.to_string()))?;
-            if !capabilities.contains(&cap) {
-                capabilities.push(cap);
-            }
+        }
+        if !forbidden.is_empty() {
+            return Err(RuntimeError::ForbiddenImport(forbidden.join(", ")));
         }
         capabilities.sort();
         Ok(ComponentInfo {

@@ -29,6 +29,8 @@ pub struct Options {
     pub worker_interval: Duration,
     /// Start the background worker (tests may drive `Platform::tick` themselves).
     pub worker: bool,
+    /// Consecutive faults that trip a plugin off for a shop.
+    pub breaker_threshold: i64,
 }
 
 impl Options {
@@ -42,6 +44,7 @@ impl Options {
             operator_token: None,
             worker_interval: Duration::from_millis(250),
             worker: true,
+            breaker_threshold: Settings::default().breaker_threshold,
         }
     }
 }
@@ -97,6 +100,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
     tx.commit().await?;
     let settings = Settings {
         payment_secret: secret,
+        breaker_threshold: opts.breaker_threshold,
         ..Settings::default()
     };
     let platform = Platform::new(db, runtime, opts.clock.clone(), settings).await?;
