@@ -65,7 +65,7 @@ pub async fn balance(
     Ok((get_i64(&row, "total")?, get_i64(&row, "available")?))
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PostingRecord {
     pub id: String,
     pub memo: String,

@@ -289,7 +289,7 @@ pub async fn trip(tx: &mut Tx, shop: &str, plugin: &str, until: i64) -> Result<(
     Ok(())
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Failure {
     pub id: i64,
     pub plugin: String,
@@ -332,7 +332,7 @@ pub async fn list_failures(
         .collect()
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CallStats {
     pub plugin: String,
     pub hook: String,
