@@ -211,7 +211,8 @@ impl ApiError {
                     Some(a) if !a.is_empty() => {
                         format!("this path does not take that method; it allows {a}")
                     }
-                    _ => "this path does not take that method".to_string(),
+                    _ => "this path does not take that method; the Allow header lists the ones it takes"
+                        .to_string(),
                 },
             ),
             408 => (
@@ -257,6 +258,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, Json(self.body())).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The body was refused unread: the connection can't carry another request.
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         if let Some(d) = self.detail {
             resp.extensions_mut().insert(InternalDetail(d));
         }
