@@ -6,6 +6,7 @@
 #
 #   bash .ci/schemathesis.sh            # builds the release binary if needed
 #   ST_MAX_EXAMPLES=50 bash .ci/schemathesis.sh
+#   BASEPLATE_BIN=/path/to/baseplate ST_VENV=/tmp/st-venv bash .ci/schemathesis.sh
 #
 # Exits non-zero on any failure. Needs python3 with venv, and network access to PyPI.
 set -euo pipefail
@@ -23,11 +24,16 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
   "$VENV/bin/pip" install --quiet "schemathesis==$VERSION"
 fi
 
-cargo build --release -p baseplate-server
-BIN="${CARGO_TARGET_DIR:-target}/release/baseplate"
+# BASEPLATE_BIN: an already built `baseplate` (else the release build makes one).
+BIN="${BASEPLATE_BIN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --release -p baseplate-server
+  BIN="$(pwd)/${CARGO_TARGET_DIR:-target}/release/baseplate"
+  case "${CARGO_TARGET_DIR:-}" in /*) BIN="$CARGO_TARGET_DIR/release/baseplate" ;; esac
+fi
 
 # The demo node in a scratch directory (its own SQLite file and plugin cache).
-(cd "$WORK" && RUST_LOG=warn exec "$OLDPWD/$BIN" demo --listen "127.0.0.1:$PORT" >"$WORK/out.log" 2>&1) &
+(cd "$WORK" && RUST_LOG=warn exec "$BIN" demo --listen "127.0.0.1:$PORT" >"$WORK/out.log" 2>&1) &
 NODE=$!
 trap 'kill "$NODE" 2>/dev/null || true; wait "$NODE" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 120); do
@@ -41,7 +47,7 @@ OWNER="$(grep -o 'owner key : [^ ]*' "$WORK/out.log" | awk '{print $4}')"
 # As the shop owner: the key reaches every staff and owner route; member-only routes
 # answer their documented 403.
 set +e
-timeout "$TIME_LIMIT" "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
+timeout "$TIME_LIMIT" "$VENV/bin/schemathesis" --no-color --config-file .ci/schemathesis.toml run "http://127.0.0.1:$PORT/api/openapi.json" \
   --url "http://127.0.0.1:$PORT" \
   --header "Authorization: Bearer $OWNER" \
   --checks all \
@@ -49,7 +55,6 @@ timeout "$TIME_LIMIT" "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/o
   --max-examples "$MAX_EXAMPLES" \
   --seed 42 \
   --request-timeout 10 \
-  --no-color \
   --report junit --report-dir "$WORK/report"
 RC=$?
 set -e

@@ -238,31 +238,61 @@ fn unsupported_media_type(headers: &HeaderMap) -> ApiError {
     )
 }
 
-/// Parses exactly one JSON value: syntax errors and trailing bytes are 400 `malformed_json`;
-/// a well-formed value of the wrong shape is 422 `invalid_request` naming the field.
+/// Parses the body as exactly one JSON object. Syntax errors and trailing bytes are 400
+/// `malformed_json`; anything but an object, or an object of the wrong shape, is 422
+/// `invalid_request` naming the field. A number with a zero fraction (`2.0`) is an integer,
+/// as JSON Schema (and so the document) says; `2.5` where an integer belongs is refused.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            ApiError::malformed_json("malformed JSON: the body is empty; send a JSON object")
+        } else if e.to_string().starts_with("trailing characters") {
+            ApiError::malformed_json(format!(
+                "malformed JSON: {e}: send exactly one JSON value and nothing after it"
+            ))
+        } else {
+            ApiError::malformed_json(format!("malformed JSON: {e}"))
+        }
+    })?;
+    if !value.is_object() {
+        let kind = match &value {
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(ApiError::invalid(format!(
+            "the body must be a JSON object, not {kind}"
+        )));
+    }
+    integral_floats_to_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                ApiError::malformed_json("malformed JSON: the body is empty; send a JSON object")
-            } else {
-                ApiError::malformed_json(format!("malformed JSON: {inner}"))
-            }
-        } else if path == "." {
+        if path == "." {
             ApiError::invalid(inner.to_string())
         } else {
             ApiError::invalid(format!("{path}: {inner}"))
         }
-    })?;
-    de.end().map_err(|e| {
-        ApiError::malformed_json(format!(
-            "malformed JSON: {e}: send exactly one JSON value and nothing after it"
-        ))
-    })?;
-    Ok(value)
+    })
+}
+
+/// `2.0` → `2` (within ±2^53, where a float holds every integer exactly).
+fn integral_floats_to_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                *v = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 /// The query string, strictly: unknown parameters and values of the wrong type are 422

@@ -717,6 +717,46 @@ async fn every_rejection_is_a_json_error() {
     let (_, orders) = app.get("/api/v1/orders", &owner).await;
     assert_eq!(orders["orders"], json!([]), "nothing was ordered");
 
+    // A body is a JSON object: serde would read `[null, null]` as a struct; the API doesn't.
+    for body in ["[null, null]", "42", "\"x\"", "null"] {
+        let (st, ct, text, _) = send(
+            app.client
+                .patch(url("/api/v1/shop"))
+                .bearer_auth(&owner)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+        assert_json_error(st, &ct, &text, 422, "invalid_request", &["JSON object"]);
+    }
+    // An integer written as `3600.0` is an integer (as JSON Schema says); `2.5` is not.
+    let (st, b) = app
+        .request(
+            Method::PATCH,
+            "/api/v1/shop",
+            Some(&owner),
+            Some(json!({ "payment_timeout_secs": 3600.0 })),
+            &[],
+        )
+        .await;
+    assert_eq!((st, &b["payment_timeout_secs"]), (200, &json!(3600)), "{b}");
+    let (st, ct, text, _) = send(
+        app.client
+            .patch(url("/api/v1/shop"))
+            .bearer_auth(&owner)
+            .header("content-type", "application/json")
+            .body(r#"{"payment_timeout_secs": 3600.5}"#),
+    )
+    .await;
+    assert_json_error(
+        st,
+        &ct,
+        &text,
+        422,
+        "invalid_request",
+        &["payment_timeout_secs"],
+    );
+
     // Bad query strings name the parameter.
     for (q, mention) in [
         ("limit=abc", "limit"),

@@ -33,7 +33,8 @@ pub struct CheckoutBody {
     member_id: Option<String>,
     #[schema(min_items = 1, max_items = 100)]
     lines: Vec<CheckoutLine>,
-    /// Input per installed plugin, by plugin name (e.g. `{"coupons": {"coupon_ids": […]}}`).
+    /// Input per installed plugin, by plugin name (e.g. `{"coupons": {"coupon_ids": […]}}`);
+    /// a plugin that is not installed and enabled is a 422.
     #[serde(default)]
     plugins: BTreeMap<String, serde_json::Value>,
 }

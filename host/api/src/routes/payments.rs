@@ -127,8 +127,10 @@ pub struct Notification {
 /// when forged or more than five minutes off; applied at most once per event id.
 #[utoipa::path(post, path = "/api/v1/payments/callbacks/sandbox", tag = "payments",
     params(
-        ("Sandbox-Timestamp" = String, Header, description = "Unix seconds the provider signed at"),
-        ("Sandbox-Signature" = String, Header, description = "`v1=` and the hex HMAC-SHA256 of `timestamp.body`"),
+        ("Sandbox-Timestamp" = String, Header, pattern = "^[0-9]{1,12}$",
+            description = "Unix seconds the provider signed at"),
+        ("Sandbox-Signature" = String, Header, pattern = "^v1=[0-9a-f]{64}$",
+            description = "`v1=` and the hex HMAC-SHA256 of `timestamp.body`"),
     ),
     request_body = Notification,
     responses(
