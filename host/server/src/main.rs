@@ -75,8 +75,8 @@ fn init_logging() {
         builder
             .json()
             .with_ansi(false)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            .with_span_list(true)
             .flatten_event(true)
             .init();
     }
