@@ -226,8 +226,16 @@ pub mod harness {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             let router = node.router();
+            // The node's real serving path: timeouts, header limits, JSON rejections.
             let server = tokio::spawn(async move {
-                axum::serve(listener, router).await.unwrap();
+                baseplate_api::serve(
+                    listener,
+                    router,
+                    baseplate_api::HttpOptions::default(),
+                    std::future::pending::<()>(),
+                )
+                .await
+                .unwrap();
             });
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(64)

@@ -2,6 +2,7 @@
 //! the real runtime, and the compiled plugins. One test binary, so it links once.
 
 mod e2e {
+    pub mod api_contract;
     pub mod bad_input;
     pub mod bargaining;
     pub mod composition;

@@ -1,12 +1,18 @@
-//! Extractors: the bearer principal, and JSON bodies whose rejections read as our errors.
+//! Extractors: the bearer principal, and the one way a request's body, query string and
+//! path parameters are read. Each rejection is an [`ApiError`] whose message names what to
+//! fix. Bodies are strict: `Content-Type: application/json` whenever there is a body, at
+//! most [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES), exactly one JSON value (no trailing
+//! bytes), no unknown fields; a type error names the field's path (`lines[0].quantity`).
 
-use crate::{ApiError, AppState};
-use axum::extract::rejection::JsonRejection;
+use crate::observe::RequestContext;
+use crate::{ApiError, AppState, ErrorCode};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use baseplate_core::shops::Principal;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// The authenticated caller.
 pub struct Auth(pub Principal);
@@ -18,12 +24,9 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthorized("missing Authorization: Bearer <token> header")
-            })?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing Authorization: Bearer <token> header")
+        })?;
         let token = header
             .to_str()
             .ok()
@@ -31,10 +34,18 @@ impl FromRequestParts<AppState> for Auth {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or_else(|| ApiError::unauthorized("Authorization must be \"Bearer <token>\""))?;
-        match state.platform.authenticate(token).await? {
-            Some(p) => Ok(Auth(p)),
-            None => Err(ApiError::unauthorized("unknown or revoked token")),
+        let principal = match state.platform.authenticate(token).await? {
+            Some(p) => p,
+            None => return Err(ApiError::unauthorized("unknown or revoked token")),
+        };
+        // The request's log line and span name the shop it acted in.
+        if let Principal::Staff { shop_id, .. } | Principal::Member { shop_id, .. } = &principal {
+            tracing::Span::current().record("shop", shop_id.as_str());
+            if let Some(ctx) = parts.extensions.get::<Arc<RequestContext>>() {
+                let _ = ctx.shop.set(shop_id.clone());
+            }
         }
+        Ok(Auth(principal))
     }
 }
 
@@ -106,65 +117,221 @@ impl Auth {
     }
 }
 
-/// A JSON body; malformed JSON, wrong types and unknown fields become 400/422 errors that
-/// name the field.
+/// A required JSON body.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, true).await?;
+        Ok(Body(parse_json(&bytes)?))
     }
 }
 
-/// A raw body (checkout hashes the exact bytes for its idempotency key); over the limit it
-/// is a JSON 413 like every other error.
-pub struct RawBody(pub axum::body::Bytes);
+/// A required JSON body, parsed, with its exact bytes (checkout hashes them for its
+/// idempotency key).
+pub struct BodyWithBytes<T>(pub T, pub Bytes);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for BodyWithBytes<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, true).await?;
+        Ok(BodyWithBytes(parse_json(&bytes)?, bytes))
+    }
+}
+
+/// An optional JSON body: an empty body is `None`; a non-empty one follows the same rules
+/// as [`Body`].
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, false).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalBody(None));
+        }
+        Ok(OptionalBody(Some(parse_json(&bytes)?)))
+    }
+}
+
+/// A JSON body kept as bytes, unparsed: a provider callback is verified over its exact
+/// bytes before anything reads it. Content type and size follow the same rules.
+pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::body::Bytes::from_request(req, state).await {
-            Ok(b) => Ok(RawBody(b)),
-            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "request body is over the {} KiB limit",
-                    crate::MAX_BODY_BYTES >> 10
-                ),
-            )),
-            Err(r) => Err(ApiError::new(r.status(), "bad_request", r.body_text())),
-        }
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RawBody(read_body(req, true).await?))
     }
 }
 
-fn json_rejection(r: JsonRejection) -> ApiError {
-    let (status, code) = match &r {
-        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        JsonRejection::MissingJsonContentType(_) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-        }
-        JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
-        }
-        _ => (r.status(), "bad_request"),
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
     };
-    let message = match code {
-        "body_too_large" => format!(
-            "request body is over the {} KiB limit",
-            crate::MAX_BODY_BYTES >> 10
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads a body under the size limit. A body needs a JSON content type; a route whose body
+/// is required refuses a missing one the same way.
+async fn read_body(req: Request, required: bool) -> Result<Bytes, ApiError> {
+    let (parts, body) = req.into_parts();
+    let json = is_json(&parts.headers);
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > crate::MAX_BODY_BYTES as u64) {
+        return Err(ApiError::body_too_large());
+    }
+    if required && !json {
+        return Err(unsupported_media_type(&parts.headers));
+    }
+    let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = src {
+                if s.is::<http_body_util::LengthLimitError>() {
+                    return Err(ApiError::body_too_large());
+                }
+                src = s.source();
+            }
+            return Err(ApiError::bad_request(format!(
+                "could not read the request body: {e}"
+            )));
+        }
+    };
+    if !bytes.is_empty() && !json {
+        return Err(unsupported_media_type(&parts.headers));
+    }
+    Ok(bytes)
+}
+
+fn unsupported_media_type(headers: &HeaderMap) -> ApiError {
+    let got = match headers.get(header::CONTENT_TYPE) {
+        None => "no Content-Type".to_string(),
+        Some(v) => format!("Content-Type {:?}", v.to_str().unwrap_or("(not text)")),
+    };
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::UnsupportedMediaType,
+        format!(
+            "this route takes a JSON body: send it with Content-Type: application/json (got {got})"
         ),
-        "unsupported_media_type" => {
-            "send the body as JSON with Content-Type: application/json".to_string()
+    )
+}
+
+/// Parses the body as exactly one JSON object. Syntax errors and trailing bytes are 400
+/// `malformed_json`; anything but an object, or an object of the wrong shape, is 422
+/// `invalid_request` naming the field. A number with a zero fraction (`2.0`) is an integer,
+/// as JSON Schema (and so the document) says; `2.5` where an integer belongs is refused.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            ApiError::malformed_json("malformed JSON: the body is empty; send a JSON object")
+        } else if e.to_string().starts_with("trailing characters") {
+            ApiError::malformed_json(format!(
+                "malformed JSON: {e}: send exactly one JSON value and nothing after it"
+            ))
+        } else {
+            ApiError::malformed_json(format!("malformed JSON: {e}"))
         }
-        _ => r.body_text(),
-    };
-    ApiError::new(status, code, message)
+    })?;
+    if !value.is_object() {
+        let kind = match &value {
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(ApiError::invalid(format!(
+            "the body must be a JSON object, not {kind}"
+        )));
+    }
+    integral_floats_to_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::invalid(inner.to_string())
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// `2.0` → `2` (within ±2^53, where a float holds every integer exactly).
+fn integral_floats_to_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                *v = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
+/// The query string, strictly: unknown parameters and values of the wrong type are 422
+/// `invalid_request` naming the parameter.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    ApiError::invalid(format!("query string: {inner}"))
+                } else {
+                    ApiError::invalid(format!("query parameter {path}: {inner}"))
+                }
+            })
+    }
+}
+
+/// Path parameters; a segment that can't be decoded is 400 `bad_request`.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(r) => Err(ApiError::bad_request(format!(
+                "path parameter: {}",
+                r.body_text()
+            ))),
+        }
+    }
 }

@@ -215,6 +215,17 @@ impl Platform {
         }
     }
 
+    /// Whether the database answers (a cheap read), for readiness probes.
+    pub async fn ping(&self) -> Result<()> {
+        self.read(|tx| {
+            Box::pin(async move {
+                baseplate_store::keys::count_operators(tx).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Runs `f` on a read snapshot (never waiting for the writer).
     pub async fn read<'p, T>(
         &'p self,

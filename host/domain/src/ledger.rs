@@ -7,7 +7,9 @@ use crate::money::Money;
 use serde::{Deserialize, Serialize};
 
 /// Who holds money in a shop's ledger.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Party {
     Shop,
@@ -46,7 +48,7 @@ impl Party {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub party: Party,
     pub account: String,

@@ -15,7 +15,18 @@ pub enum MoneyError {
 /// An amount in minor units (分). Signed so ledger debits can be negative; amounts a buyer
 /// pays are checked to be ≥ 0 where they enter.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct Money(pub i64);

@@ -6,7 +6,19 @@
 use crate::money::Money;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PriceStage {
     Item,
@@ -31,7 +43,7 @@ impl PriceStage {
 }
 
 /// A discount recorded on a line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineAdjustment {
     pub plugin: String,
     pub stage: PriceStage,
@@ -51,7 +63,7 @@ pub struct ProposedAdjustment {
 }
 
 /// A cart line as it moves through the stages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PricedLine {
     pub index: u32,
     pub product_id: String,

@@ -1,9 +1,11 @@
 //! `baseplate`: `serve` runs a node; `demo` runs one with a seeded demo shop and prints
 //! how to try it.
 
+use baseplate_api::HttpOptions;
 use baseplate_server::{Options, seed_demo, start};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +38,26 @@ struct ServeArgs {
     /// The sandbox payment provider's callback secret.
     #[arg(long, env = "BASEPLATE_PAYMENT_SECRET")]
     payment_secret: Option<String>,
+    /// Seconds a client has to send a request's headers (also closes idle keep-alive
+    /// connections after that long).
+    #[arg(long, env = "BASEPLATE_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a request, its body included, has to be read and answered (then 408).
+    #[arg(long, env = "BASEPLATE_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    /// Seconds a connection may send and receive nothing before it is closed.
+    #[arg(long, env = "BASEPLATE_IDLE_TIMEOUT", default_value_t = 60)]
+    idle_timeout: u64,
+    /// Request headers over this many KiB are refused with 431.
+    #[arg(long, env = "BASEPLATE_MAX_HEADER_KIB", default_value_t = 64)]
+    max_header_kib: usize,
+    /// Faults in a row that trip a plugin off for a shop (each trip lasts twice as long as
+    /// the one before).
+    #[arg(long, env = "BASEPLATE_BREAKER_THRESHOLD", default_value_t = 5)]
+    breaker_threshold: i64,
+    /// Threads running plugin sandboxes (default: 4 per core, at least 8).
+    #[arg(long, env = "BASEPLATE_SANDBOX_THREADS")]
+    sandbox_threads: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -46,14 +68,30 @@ enum Command {
     Demo(ServeArgs),
 }
 
+/// Logs: human-readable with colour on a terminal; one JSON object per line otherwise
+/// (files, pipes, log collectors), never with ANSI codes. Each line carries its spans'
+/// fields, so a request's lines name its method, route, request id and shop.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,cranelift=warn,wasmtime=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::io::stdout().is_terminal() {
+        builder.with_ansi(true).init();
+    } else {
+        builder
+            .json()
+            .with_ansi(false)
+            .with_current_span(false)
+            .with_span_list(true)
+            .flatten_event(true)
+            .init();
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,cranelift=warn,wasmtime=warn".into()),
-        )
-        .init();
+    init_logging();
     let cli = Cli::parse();
     let (args, demo) = match cli.command {
         Command::Serve(a) => (a, false),
@@ -63,6 +101,10 @@ async fn main() -> anyhow::Result<()> {
     opts.cache_dir = Some(args.cache_dir.clone());
     opts.operator_token = args.operator_token.clone();
     opts.payment_secret = args.payment_secret.clone();
+    opts.breaker_threshold = args.breaker_threshold.max(1);
+    if let Some(n) = args.sandbox_threads {
+        opts.limits.sandbox_threads = n.max(1);
+    }
     let node = start(opts).await?;
     if let Some(t) = &node.new_operator_token {
         println!("operator token (shown once): {t}");
@@ -77,11 +119,17 @@ async fn main() -> anyhow::Result<()> {
         "baseplate listening on {base} (database {})",
         args.database_url
     );
-    axum::serve(listener, node.router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let http = HttpOptions {
+        header_read_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        max_header_bytes: args.max_header_kib.max(1) << 10,
+    };
+    let router = baseplate_api::router_with(node.platform.clone(), &http);
+    baseplate_api::serve(listener, router, http, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 

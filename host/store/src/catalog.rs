@@ -3,7 +3,7 @@
 use crate::{Result, Tx, get_i64, get_json, get_str, query};
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Sku {
     pub id: String,
     pub name: String,
@@ -11,7 +11,7 @@ pub struct Sku {
     pub stock: i64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub shop_id: String,

@@ -37,7 +37,7 @@ pub async fn insert_event(
     Ok(())
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub event_id: String,
     pub shop_id: String,

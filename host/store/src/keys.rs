@@ -3,7 +3,7 @@
 use crate::{Result, Tx, get_i64, get_opt_i64, get_opt_str, get_str, query};
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: String,
     /// None for operator keys.

@@ -68,7 +68,7 @@ pub async fn balance(
     Ok((split(&row, "total")?, split(&row, "available")?))
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PostingRecord {
     pub id: String,
     pub memo: String,

@@ -46,8 +46,8 @@ pub enum StoreError {
     Commit(String),
     #[error("the database is busy with this shop's earlier requests: {0}")]
     Busy(String),
-    #[error("this connection is read-only")]
-    ReadOnly,
+    #[error("the database is closed (the node is shutting down)")]
+    Closed,
 }
 
 impl StoreError {

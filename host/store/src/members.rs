@@ -3,7 +3,7 @@
 use crate::{Result, Tx, get_i64, get_json, get_opt_str, get_str, query};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Member {
     pub id: String,
     pub shop_id: String,

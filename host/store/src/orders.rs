@@ -7,13 +7,13 @@ use baseplate_domain::{LineAdjustment, OrderStatus, PaymentStatus, RefundState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attribute {
     pub key: String,
     pub value: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLine {
     pub id: String,
     pub index: u32,
@@ -28,7 +28,7 @@ pub struct OrderLine {
     pub adjustments: Vec<LineAdjustment>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Order {
     pub id: String,
     pub shop_id: String,

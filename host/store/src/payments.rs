@@ -3,7 +3,7 @@
 use crate::{Result, Tx, get_i64, get_json, get_opt_i64, get_str, query};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Payment {
     pub id: String,
     pub shop_id: String,
@@ -115,14 +115,14 @@ pub async fn notification_outcome(tx: &mut Tx, event_id: &str) -> Result<Option<
     row.map(|r| get_str(&r, "outcome")).transpose()
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLine {
     pub line_id: String,
     pub amount: i64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Refund {
     pub id: String,
     pub shop_id: String,

@@ -317,7 +317,7 @@ pub async fn trip(
     Ok(())
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Failure {
     pub id: i64,
     pub plugin: String,
@@ -360,7 +360,7 @@ pub async fn list_failures(
         .collect()
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CallStats {
     pub plugin: String,
     pub hook: String,

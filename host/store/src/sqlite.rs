@@ -36,6 +36,8 @@ pub(crate) struct Sqlite {
     path: PathBuf,
     writer: Arc<Writer>,
     readers: Mutex<Vec<Connection>>,
+    /// Set by `close`: the node is shutting down, nothing new starts.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 struct Writer {
@@ -113,7 +115,15 @@ impl Sqlite {
                 }),
             }),
             readers: Mutex::new(Vec::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
     }
 
     /// Runs `f` on the write connection outside any operation (migrations, at start).
@@ -129,6 +139,7 @@ impl Sqlite {
     /// Takes the writer for one operation (in turn with other shops) and opens its
     /// savepoint.
     pub(crate) async fn write(&self, shop: &str) -> Result<WriteConn> {
+        self.check_open()?;
         let permit = self
             .writer
             .gate
@@ -174,6 +185,7 @@ impl Sqlite {
 
     /// A read-only connection with a snapshot open on it.
     pub(crate) fn read(self: &Arc<Self>) -> Result<ReadConn> {
+        self.check_open()?;
         let conn = match self.readers.lock().pop() {
             Some(c) => c,
             None => open(&self.path, true)?,
@@ -186,6 +198,8 @@ impl Sqlite {
     }
 
     pub(crate) fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.readers.lock().clear();
     }
 }
