@@ -64,6 +64,7 @@ macro_rules! names {
 mod error;
 mod manifest;
 mod resolve;
+mod review;
 mod signing;
 mod state;
 
@@ -73,6 +74,7 @@ pub use manifest::{
     LATEST_WIT, Manifest, PriceStage, SUPPORTED_WIT,
 };
 pub use resolve::resolve;
+pub use review::{CapabilityDiff, Rollout, canary_pick, check_next_version, same_capabilities};
 pub use signing::{
     Digest, Package, PublisherId, PublisherKey, SIGNING_CONTEXT, Signature, digest,
     looks_like_component, signing_message,

@@ -9,6 +9,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// What the caller needs to fix it, when a message is not enough (`error.details`).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            details: None,
         }
     }
 
@@ -35,7 +38,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let mut body =
+            serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        if let Some(details) = self.details {
+            body["error"]["details"] = details;
+        }
         (self.status, Json(body)).into_response()
     }
 }
@@ -65,6 +72,24 @@ impl From<CoreError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg)
             }
             CoreError::Stale(_) => ApiError::new(StatusCode::CONFLICT, "contended", msg),
+            CoreError::Refused {
+                kind,
+                code,
+                details,
+                ..
+            } => {
+                use baseplate_core::Refusal;
+                let status = match kind {
+                    Refusal::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                    Refusal::Conflict => StatusCode::CONFLICT,
+                    Refusal::Forbidden => StatusCode::FORBIDDEN,
+                    Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
+                };
+                let mut e = ApiError::new(status, code, msg);
+                e.details = details;
+                e
+            }
             CoreError::Retry => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

@@ -6,6 +6,7 @@
 mod error;
 mod extract;
 pub mod openapi;
+mod registry;
 mod routes;
 
 pub use error::ApiError;
@@ -30,6 +31,7 @@ pub fn router(platform: Platform) -> Router {
     let state = AppState { platform };
     Router::new()
         .merge(routes::routes())
+        .merge(registry::router())
         .route("/api/openapi.json", axum::routing::get(openapi::serve))
         .route(
             "/healthz",

@@ -407,6 +407,7 @@ async fn create_order(
                 Principal::Member { member_id, .. } => format!("member:{member_id}"),
                 Principal::Staff { key_id, .. } => format!("staff:{key_id}"),
                 Principal::Operator { key_id } => format!("operator:{key_id}"),
+                Principal::Developer { key_id, .. } => format!("developer:{key_id}"),
             },
         }
     });
@@ -659,6 +660,8 @@ fn installed_json(p: &Installed) -> Value {
         "enabled": p.installation.enabled,
         "active": p.active(),
         "package_state": p.package_state.as_str(),
+        "not_running_reason": Some(p.not_running_reason()).filter(|r| !r.is_empty()),
+        "accepted_capabilities": p.accepted(),
         "config": serde_json::from_str::<Value>(&p.installation.config).unwrap_or(Value::Null),
         "capabilities": p.manifest.capabilities,
         "tripped_until": p.installation.tripped_until,
@@ -685,6 +688,8 @@ struct InstallBody {
     #[serde(default = "any_version")]
     version: String,
     config: Option<Value>,
+    /// Must equal the resolved version's capabilities (unless the shop accepted them all).
+    accept_capabilities: Option<Vec<String>>,
 }
 
 fn any_version() -> String {
@@ -701,6 +706,7 @@ async fn install_plugin(State(s): State<AppState>, auth: Auth, Body(b): Body<Ins
                 plugin: b.name.clone(),
                 version_req: b.version,
                 config: b.config,
+                accept_capabilities: b.accept_capabilities,
             },
         )
         .await?;
@@ -766,15 +772,24 @@ async fn plugin_health(State(s): State<AppState>, auth: Auth, Path(name): Path<S
     let (stats, failures) = s.platform.plugin_health(shop, Some(&name), 50).await?;
     let stats: Vec<_> = stats.into_iter().filter(|c| c.plugin == name).collect();
     let (usage, quota) = s.platform.plugin_usage(shop, &name).await?;
-    let inst = s
+    let installed = s
         .platform
         .list_installed(shop)
         .await?
         .into_iter()
-        .find(|p| p.name() == name)
-        .map(|p| p.installation);
+        .find(|p| p.name() == name);
+    let running = installed.as_ref().map(|p| {
+        json!({
+            "version": p.installation.version,
+            "package_state": p.package_state.as_str(),
+            "active": p.active(),
+            "not_running_reason": Some(p.not_running_reason()).filter(|r| !r.is_empty()),
+        })
+    });
+    let inst = installed.map(|p| p.installation);
     ok(json!({
         "plugin": name,
+        "installation": running,
         "calls": stats,
         "failures": failures,
         "usage": usage,
@@ -804,9 +819,9 @@ async fn plugin_action(
     let actor = match &auth.0 {
         Principal::Member { member_id, .. } => baseplate_runtime::Actor::Member(member_id.clone()),
         Principal::Staff { key_id, .. } => baseplate_runtime::Actor::Staff(key_id.clone()),
-        Principal::Operator { .. } => {
+        Principal::Operator { .. } | Principal::Developer { .. } => {
             return Err(ApiError::forbidden(
-                "the operator does not run shop plugin actions",
+                "only a shop's members and staff run its plugin actions",
             ));
         }
     };
