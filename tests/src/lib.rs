@@ -55,6 +55,9 @@ pub mod artifacts {
     /// Absolute path of the next component.
     pub const TEA_NEXT_WASM: &str = env!("BASEPLATE_TEA_NEXT_WASM");
 
+    /// Absolute path of the next component's `plugin.toml` (version 1.1.0).
+    pub const TEA_NEXT_MANIFEST_PATH: &str = env!("BASEPLATE_TEA_NEXT_MANIFEST");
+
     /// The next component's `plugin.toml` (version 1.1.0).
     pub fn tea_next_manifest() -> &'static str {
         include_str!(env!("BASEPLATE_TEA_NEXT_MANIFEST"))

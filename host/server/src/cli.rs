@@ -13,13 +13,18 @@ use serde_json::Value;
 #[derive(clap::Args, Clone, Debug)]
 pub struct Connection {
     /// The node's base URL.
-    #[arg(long, env = "BASEPLATE_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "BASEPLATE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
     /// An API token: a developer key (`bp_dk_…`) or the operator's.
-    #[arg(long, env = "BASEPLATE_TOKEN")]
+    #[arg(long, global = true, env = "BASEPLATE_TOKEN")]
     pub token: Option<String>,
     /// Print the API's JSON answer instead of a summary.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
