@@ -1158,15 +1158,19 @@ impl Platform {
             .await
     }
 
-    /// The marketplace as merchants see it: every published version that can be installed
-    /// or still runs somewhere, with its manifest and state.
+    /// The marketplace as merchants see it: every released version that can be installed
+    /// or still runs somewhere (yanked), with its manifest and state. Staged, canary and
+    /// halted versions are not offered.
     pub async fn marketplace(&self) -> Result<Vec<serde_json::Value>> {
         let rows = self
             .read(|tx| Box::pin(async move { Ok(store::list_packages(tx, None).await?) }))
             .await?;
         Ok(rows
             .into_iter()
-            .filter(|r| matches!(r.state.as_str(), "approved" | "yanked"))
+            .filter(|r| {
+                r.rollout == Rollout::Released.as_str()
+                    && matches!(r.state.as_str(), "approved" | "yanked")
+            })
             .map(|r| {
                 serde_json::json!({
                     "name": r.name,
@@ -1175,6 +1179,7 @@ impl Platform {
                     "wit": r.wit,
                     "digest": r.digest,
                     "publisher": r.publisher_key,
+                    "developer_id": r.developer_id,
                     "manifest": serde_json::from_str::<serde_json::Value>(&r.manifest).unwrap_or(serde_json::Value::Null),
                 })
             })

@@ -355,10 +355,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     out.push_str(&format!(
                         "\n{:<20} {:>8} {:>10} {:>8.2}% {:>12}",
                         p["name"].as_str().unwrap_or(""),
-                        p["installs"],
-                        p["calls"],
+                        p["installs"].as_i64().unwrap_or(0),
+                        p["calls"].as_i64().unwrap_or(0),
                         p["failure_rate"].as_f64().unwrap_or(0.0) * 100.0,
                         p["p99_us"]
+                            .as_i64()
+                            .map_or_else(|| "-".to_string(), |us| us.to_string())
                     ));
                 }
                 out
