@@ -3,6 +3,14 @@
 //! so each takes effect once per plugin. A failing delivery is retried with backoff and,
 //! after the last attempt, left `dead` for the merchant to see and retry — it never undoes
 //! the payment that caused it.
+//!
+//! Held events: every installed plugin subscribed to an event's kind gets a delivery, also
+//! one that does not run now (its version revoked by the operator, or disabled by the
+//! merchant). Such a delivery is *held*: it stays `pending`, uses no attempt, says why in
+//! `last_error` (`held: …`), and is looked at again every minute; when the shop moves to a
+//! running version (upgrade, rollback, a release or a halted canary moving it) or enables
+//! the plugin, its held deliveries are made due at once and delivered in order. Only an
+//! uninstalled plugin's deliveries are given up (`dead`).
 
 use crate::plugins::{STALE_ATTEMPTS, installed, installed_one, random_seed};
 use crate::{CoreError, Op, Platform, Result};
