@@ -1,6 +1,8 @@
-//! Builds the components the end-to-end tests load — the hostile test plugin and the
-//! first-party coupons plugin — with baseplate-wasm-build, and tells `src/lib.rs` where
-//! they and their manifests are through `cargo:rustc-env`.
+//! Builds the components the end-to-end tests load — the hostile test plugin, the
+//! first-party coupons plugin, and the registry tests' third-party plugins (two versions
+//! of `tea-discount`, and `snoop`, which publishing must refuse) — with
+//! baseplate-wasm-build, and tells `src/lib.rs` where they and their manifests are through
+//! `cargo:rustc-env`.
 
 /// (cargo package, prefix of the env vars `<PREFIX>_WASM` and `<PREFIX>_MANIFEST`).
 const GUESTS: &[(&str, &str)] = &[
@@ -10,6 +12,9 @@ const GUESTS: &[(&str, &str)] = &[
     ("baseplate-test-escape-net", "BASEPLATE_ESCAPE_NET"),
     ("baseplate-test-no-hooks", "BASEPLATE_NO_HOOKS"),
     ("baseplate-test-v010-fixture", "BASEPLATE_V010"),
+    ("baseplate-test-tea-discount", "BASEPLATE_TEA"),
+    ("baseplate-test-tea-discount-next", "BASEPLATE_TEA_NEXT"),
+    ("baseplate-test-snoop", "BASEPLATE_SNOOP"),
 ];
 
 fn main() {

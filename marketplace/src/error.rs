@@ -71,6 +71,22 @@ pub enum Error {
         /// The states reachable from `from`.
         allowed: String,
     },
+    /// This name@version was published before; versions are immutable.
+    #[error("version {version} is already published; bump the version in plugin.toml")]
+    VersionExists {
+        /// The version asked for.
+        version: String,
+    },
+    /// The version is lower than the latest published (not rejected) version.
+    #[error(
+        "version {version} is lower than the latest published version {latest}; publish a higher version"
+    )]
+    VersionNotNewer {
+        /// The version asked for.
+        version: String,
+        /// The highest version published so far (rejected ones aside).
+        latest: String,
+    },
     /// The OS random number generator failed (key generation only).
     #[error("no randomness from the operating system: {0}")]
     Random(String),

@@ -1,8 +1,11 @@
 //! The plugin registry's rules, free of I/O: what a `plugin.toml` manifest may say and how
 //! it is validated, how a package (component bytes + manifest) is digested and signed by
 //! its publisher with ed25519, which review states a version moves through and what each
-//! allows, how a shop's semver requirement resolves to one installable version, and the
-//! first-party plugins compiled into the binary (built from `plugins/` by `build.rs`).
+//! allows, how a shop's semver requirement resolves to one installable version, where an
+//! approved version is in its rollout (staged, canary, released, halted), what changed
+//! between two versions' capabilities, which shops a percentage canary picks, and which
+//! version numbers a publisher may still use. The first-party plugins compiled into the
+//! binary are in `baseplate-first-party`.
 //! Persistence of the registry lives in `baseplate-store`; the HTTP surface in
 //! `baseplate-api`.
 
@@ -64,6 +67,7 @@ macro_rules! names {
 mod error;
 mod manifest;
 mod resolve;
+mod review;
 mod signing;
 mod state;
 
@@ -73,6 +77,7 @@ pub use manifest::{
     LATEST_WIT, Manifest, PriceStage, SUPPORTED_WIT,
 };
 pub use resolve::resolve;
+pub use review::{CapabilityDiff, Rollout, canary_pick, check_next_version, same_capabilities};
 pub use signing::{
     Digest, Package, PublisherId, PublisherKey, SIGNING_CONTEXT, Signature, digest,
     looks_like_component, signing_message,

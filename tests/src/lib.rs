@@ -61,6 +61,63 @@ pub mod artifacts {
         )
     }
 
+    /// The registry tests' third-party plugin, version 1.0.0 (`tests/plugins/tea-discount`).
+    pub fn tea_wasm() -> Vec<u8> {
+        read(env!("BASEPLATE_TEA_WASM"))
+    }
+
+    /// Absolute path of `tea-discount` 1.0.0's component.
+    pub const TEA_WASM: &str = env!("BASEPLATE_TEA_WASM");
+
+    /// Absolute path of `tea-discount` 1.0.0's `plugin.toml`.
+    pub const TEA_MANIFEST_PATH: &str = env!("BASEPLATE_TEA_MANIFEST");
+
+    /// `tea-discount` 1.0.0's `plugin.toml`.
+    pub fn tea_manifest() -> &'static str {
+        include_str!(env!("BASEPLATE_TEA_MANIFEST"))
+    }
+
+    /// `tea-discount`'s next component (1.1.0 and later: counts paid orders in `state`).
+    pub fn tea_next_wasm() -> Vec<u8> {
+        read(env!("BASEPLATE_TEA_NEXT_WASM"))
+    }
+
+    /// Absolute path of the next component.
+    pub const TEA_NEXT_WASM: &str = env!("BASEPLATE_TEA_NEXT_WASM");
+
+    /// Absolute path of the next component's `plugin.toml` (version 1.1.0).
+    pub const TEA_NEXT_MANIFEST_PATH: &str = env!("BASEPLATE_TEA_NEXT_MANIFEST");
+
+    /// The next component's `plugin.toml` (version 1.1.0).
+    pub fn tea_next_manifest() -> &'static str {
+        include_str!(env!("BASEPLATE_TEA_NEXT_MANIFEST"))
+    }
+
+    /// A plugin whose component imports `wasi:filesystem` (publishing refuses it).
+    pub fn snoop_wasm() -> Vec<u8> {
+        read(env!("BASEPLATE_SNOOP_WASM"))
+    }
+
+    /// The snooping plugin's `plugin.toml`.
+    pub fn snoop_manifest() -> &'static str {
+        include_str!(env!("BASEPLATE_SNOOP_MANIFEST"))
+    }
+
+    /// `manifest` with its `version = "…"` line set to `version`.
+    pub fn with_version(manifest: &str, version: &str) -> String {
+        manifest
+            .lines()
+            .map(|l| {
+                if l.starts_with("version = ") {
+                    format!("version = \"{version}\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     fn read(path: &str) -> Vec<u8> {
         std::fs::read(path).unwrap_or_else(|err| {
             panic!("reading {path}: {err} (tests/build.rs builds it; was target/wasm removed?)")
@@ -70,8 +127,9 @@ pub mod artifacts {
 
 /// A running node on a real TCP port, with an HTTP client and helpers for the common steps.
 pub mod harness {
+    use base64::Engine as _;
     use baseplate_core::{Clock, Platform};
-    use baseplate_marketplace::{Manifest, Package, PublisherKey, VersionState};
+    use baseplate_marketplace::{Manifest, PublisherKey};
     use baseplate_server::{Node, Options};
     use serde_json::{Value, json};
     use std::path::PathBuf;
@@ -123,6 +181,9 @@ pub mod harness {
         dir
     }
 
+    /// The operator token every test app starts with.
+    pub const OPERATOR: &str = "bp_op_test_operator";
+
     /// Test-app options: a manual clock starting now, a worker only when asked.
     #[derive(Clone)]
     pub struct AppOptions {
@@ -132,6 +193,10 @@ pub mod harness {
         pub quota: baseplate_runtime::Quota,
         /// Consecutive faults that trip a plugin off for a shop.
         pub breaker_threshold: i64,
+        /// The registry's component size limit (None: the default, 16 MiB).
+        pub max_component_bytes: Option<usize>,
+        /// A cache of precompiled plugins for this app alone (None: the shared one).
+        pub cache_dir: Option<PathBuf>,
     }
 
     impl Default for AppOptions {
@@ -141,8 +206,18 @@ pub mod harness {
                 deadline: Duration::from_millis(500),
                 quota: baseplate_runtime::Quota::default(),
                 breaker_threshold: 5,
+                max_component_bytes: None,
+                cache_dir: None,
             }
         }
+    }
+
+    /// A developer account made for a test: its API token and a registered signing key.
+    pub struct Developer {
+        pub id: String,
+        pub token: String,
+        pub key: PublisherKey,
+        pub key_id: String,
     }
 
     impl TestApp {
@@ -211,12 +286,15 @@ pub mod harness {
             let database_url = url.clone();
             let options = o.clone();
             let mut opts = Options::new(url);
-            opts.cache_dir = Some(cache_dir());
+            opts.cache_dir = Some(o.cache_dir.clone().unwrap_or_else(cache_dir));
+            if let Some(max) = o.max_component_bytes {
+                opts.max_component_bytes = max;
+            }
             opts.clock = clock.clone();
             opts.worker = o.worker;
             opts.worker_interval = Duration::from_millis(50);
             opts.payment_secret = Some("test-secret".into());
-            opts.operator_token = Some("bp_op_test_operator".into());
+            opts.operator_token = Some(OPERATOR.into());
             opts.limits.deadline = o.deadline;
             opts.limits.quota = o.quota;
             opts.breaker_threshold = o.breaker_threshold;
@@ -371,25 +449,121 @@ pub mod harness {
             )
         }
 
+        /// Installs a plugin as the shop's owner, accepting the capabilities it asks for
+        /// (tests of consent itself post to `/api/v1/plugins` directly).
         pub async fn install(&self, owner: &str, plugin: &str, config: Option<Value>) -> Value {
             let mut body = json!({ "name": plugin });
             if let Some(c) = config {
                 body["config"] = c;
             }
-            let (st, b) = self.post("/api/v1/plugins", owner, body).await;
+            let (st, b) = self.post("/api/v1/plugins", owner, body.clone()).await;
+            if st == 409 && b["error"]["code"] == "capabilities_not_accepted" {
+                body["accept_capabilities"] = b["error"]["details"]["capabilities"].clone();
+                let (st, b) = self.post("/api/v1/plugins", owner, body).await;
+                assert_eq!(st, 201, "{b}");
+                return b;
+            }
             assert_eq!(st, 201, "{b}");
             b
         }
 
-        /// Publishes a test plugin (signed by a throwaway publisher) as approved.
+        /// The capabilities the newest released version of `plugin` asks for (what a
+        /// merchant accepts to install it).
+        pub async fn capabilities(&self, token: &str, plugin: &str) -> Value {
+            let (st, b) = self
+                .get(&format!("/api/v1/marketplace/plugins/{plugin}"), token)
+                .await;
+            assert_eq!(st, 200, "{b}");
+            b["capabilities"].clone()
+        }
+
+        /// A developer account created by the operator (approved), with a registered
+        /// signing key.
+        pub async fn developer(&self, name: &str) -> Developer {
+            let (st, b) = self
+                .post(
+                    "/api/v1/registry/developers",
+                    OPERATOR,
+                    json!({ "name": name }),
+                )
+                .await;
+            assert_eq!(st, 201, "{b}");
+            let token = b["api_key"]["token"].as_str().unwrap().to_string();
+            let key = PublisherKey::generate().unwrap();
+            let (st, k) = self
+                .post(
+                    "/api/v1/developer/signing-keys",
+                    &token,
+                    json!({ "public_key": key.public().to_hex() }),
+                )
+                .await;
+            assert_eq!(st, 201, "{k}");
+            Developer {
+                id: b["developer"]["id"].as_str().unwrap().to_string(),
+                token,
+                key,
+                key_id: k["id"].as_str().unwrap().to_string(),
+            }
+        }
+
+        /// The publish envelope for `manifest_toml` and `component`, signed by `dev`.
+        pub fn envelope(dev: &Developer, manifest_toml: &str, component: &[u8]) -> Value {
+            let manifest = Manifest::parse(manifest_toml).expect("test manifest parses");
+            let signature = dev.key.sign(&manifest, component);
+            json!({
+                "manifest": manifest_toml,
+                "component": base64::engine::general_purpose::STANDARD.encode(component),
+                "signature": signature.to_hex(),
+                "key_id": dev.key_id,
+            })
+        }
+
+        /// Publishes over HTTP as `dev`: (status, body).
+        pub async fn publish_as(
+            &self,
+            dev: &Developer,
+            manifest_toml: &str,
+            component: &[u8],
+        ) -> (u16, Value) {
+            self.post(
+                "/api/v1/developer/packages",
+                &dev.token,
+                Self::envelope(dev, manifest_toml, component),
+            )
+            .await
+        }
+
+        /// The operator's decision on a version (`approve`, `reject`, `yank`, `revoke`, …).
+        pub async fn review(&self, name: &str, version: &str, action: &str, body: Value) -> Value {
+            let (st, b) = self
+                .post(
+                    &format!("/api/v1/registry/plugins/{name}/versions/{version}/{action}"),
+                    OPERATOR,
+                    body,
+                )
+                .await;
+            assert_eq!(st, 200, "{action} {name}@{version}: {b}");
+            b
+        }
+
+        /// Publishes a test plugin through the registry (a fresh developer, a signed upload,
+        /// the operator's approval), released to every shop.
         pub async fn publish(&self, manifest_toml: &str, component: Vec<u8>) {
             let manifest = Manifest::parse(manifest_toml).expect("test manifest parses");
-            let key = PublisherKey::generate().unwrap();
-            let package = Package::sign(manifest, component, &key);
-            self.platform()
-                .publish(&package, VersionState::Approved)
-                .await
-                .expect("publish");
+            let mut r = [0u8; 4];
+            getrandom::fill(&mut r).unwrap();
+            let dev = self
+                .developer(&format!("test publisher {}", hex::encode(r)))
+                .await;
+            let (st, b) = self.publish_as(&dev, manifest_toml, &component).await;
+            assert_eq!(st, 201, "{b}");
+            self.review(
+                &manifest.name,
+                &manifest.version.to_string(),
+                "approve",
+                json!({}),
+            )
+            .await;
         }
 
         /// Order → payment intent → sandbox pay. Returns the callback outcome.

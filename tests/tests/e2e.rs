@@ -15,6 +15,8 @@ mod e2e {
     pub mod live_sale;
     pub mod orders;
     pub mod payments;
+    pub mod registry;
+    pub mod registry_refusals;
     pub mod split_coupons;
     pub mod store_binding;
 }

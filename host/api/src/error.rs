@@ -57,6 +57,78 @@ pub enum ErrorCode {
     Busy,
     /// 503: the node cannot reach its database.
     NotReady,
+    /// 409 (registry): the registry action was already done.
+    AlreadyDone,
+    /// 409 (registry): a version cannot move from its state to the one asked.
+    BadTransition,
+    /// 409 (registry): a developer with that email exists.
+    DeveloperExists,
+    /// 409 (registry): that signing key is registered already.
+    KeyExists,
+    /// 409 (registry): no shop is eligible for the canary.
+    NoEligibleShops,
+    /// 409 (registry): the plugin has no running canary.
+    NoRunningCanary,
+    /// 409 (registry): the version is not approved.
+    NotApproved,
+    /// 409 (registry): the version is not staged for a canary.
+    NotStaged,
+    /// 409 (registry): that version is published already (versions are immutable).
+    VersionExists,
+    /// 409 (registry): a new version must be higher than the latest.
+    VersionNotNewer,
+    /// 409 (registry): no approved, non-yanked version matches the requirement.
+    NoInstallableVersion,
+    /// 409 (registry): the install or upgrade needs the merchant to accept these capabilities (`details`).
+    CapabilitiesNotAccepted,
+    /// 409 (registry): some named shops cannot take the canary (`details`).
+    ShopsNotEligible,
+    /// 403 (registry): the developer account is not approved yet.
+    DeveloperNotApproved,
+    /// 403 (registry): the plugin name is reserved for the platform.
+    NameReserved,
+    /// 403 (registry): another developer owns the plugin name.
+    NameTaken,
+    /// 403 (registry): the plugin belongs to another developer.
+    NotYourPlugin,
+    /// 403 (registry): only a platform operator may do this.
+    OperatorOnly,
+    /// 403 (registry): the platform publisher account cannot be changed this way.
+    PlatformDeveloper,
+    /// 422 (registry): the signature does not verify over the digest.
+    BadSignature,
+    /// 422 (registry): the component's contract version is not the manifest's.
+    ContractMismatch,
+    /// 422 (registry): the manifest breaks a rule (the message names the field).
+    InvalidManifest,
+    /// 422 (registry): the public key is not ed25519 hex.
+    InvalidPublicKey,
+    /// 422 (registry): the bytes are not a WebAssembly component.
+    NotAComponent,
+    /// 422 (registry): the signing key was revoked or rotated.
+    RevokedKey,
+    /// 422 (registry): the component imports an interface its manifest does not declare.
+    UndeclaredCapability,
+    /// 422 (registry): no signing key with that id.
+    UnknownKey,
+    /// 422 (registry): the contract version is not one this host serves.
+    UnsupportedContract,
+    /// 422 (registry): the component imports something plugins may not use.
+    ForbiddenImport,
+    /// 422 (registry): the component does not export a served hooks interface.
+    NoHooks,
+    /// 404 (registry): the version has no canary.
+    NoCanary,
+    /// 404 (registry): no developer with that id.
+    NoSuchDeveloper,
+    /// 404 (registry): no key with that id.
+    NoSuchKey,
+    /// 404 (registry): no plugin with that name.
+    NoSuchPlugin,
+    /// 404 (registry): no such version of the plugin.
+    NoSuchVersion,
+    /// 413 (registry): the component is over the size limit.
+    ComponentTooLarge,
 }
 
 impl ErrorCode {
@@ -83,7 +155,86 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Busy => "busy",
             ErrorCode::NotReady => "not_ready",
+            ErrorCode::AlreadyDone => "already_done",
+            ErrorCode::BadTransition => "bad_transition",
+            ErrorCode::DeveloperExists => "developer_exists",
+            ErrorCode::KeyExists => "key_exists",
+            ErrorCode::NoEligibleShops => "no_eligible_shops",
+            ErrorCode::NoRunningCanary => "no_running_canary",
+            ErrorCode::NotApproved => "not_approved",
+            ErrorCode::NotStaged => "not_staged",
+            ErrorCode::VersionExists => "version_exists",
+            ErrorCode::VersionNotNewer => "version_not_newer",
+            ErrorCode::NoInstallableVersion => "no_installable_version",
+            ErrorCode::CapabilitiesNotAccepted => "capabilities_not_accepted",
+            ErrorCode::ShopsNotEligible => "shops_not_eligible",
+            ErrorCode::DeveloperNotApproved => "developer_not_approved",
+            ErrorCode::NameReserved => "name_reserved",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::NotYourPlugin => "not_your_plugin",
+            ErrorCode::OperatorOnly => "operator_only",
+            ErrorCode::PlatformDeveloper => "platform_developer",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::ContractMismatch => "contract_mismatch",
+            ErrorCode::InvalidManifest => "invalid_manifest",
+            ErrorCode::InvalidPublicKey => "invalid_public_key",
+            ErrorCode::NotAComponent => "not_a_component",
+            ErrorCode::RevokedKey => "revoked_key",
+            ErrorCode::UndeclaredCapability => "undeclared_capability",
+            ErrorCode::UnknownKey => "unknown_key",
+            ErrorCode::UnsupportedContract => "unsupported_contract",
+            ErrorCode::ForbiddenImport => "forbidden_import",
+            ErrorCode::NoHooks => "no_hooks",
+            ErrorCode::NoCanary => "no_canary",
+            ErrorCode::NoSuchDeveloper => "no_such_developer",
+            ErrorCode::NoSuchKey => "no_such_key",
+            ErrorCode::NoSuchPlugin => "no_such_plugin",
+            ErrorCode::NoSuchVersion => "no_such_version",
+            ErrorCode::ComponentTooLarge => "component_too_large",
         }
+    }
+
+    /// The registry's refusal codes (from `CoreError::Refused`).
+    pub fn from_registry(code: &str) -> Option<ErrorCode> {
+        Some(match code {
+            "already_done" => ErrorCode::AlreadyDone,
+            "bad_transition" => ErrorCode::BadTransition,
+            "developer_exists" => ErrorCode::DeveloperExists,
+            "key_exists" => ErrorCode::KeyExists,
+            "no_eligible_shops" => ErrorCode::NoEligibleShops,
+            "no_running_canary" => ErrorCode::NoRunningCanary,
+            "not_approved" => ErrorCode::NotApproved,
+            "not_staged" => ErrorCode::NotStaged,
+            "version_exists" => ErrorCode::VersionExists,
+            "version_not_newer" => ErrorCode::VersionNotNewer,
+            "no_installable_version" => ErrorCode::NoInstallableVersion,
+            "capabilities_not_accepted" => ErrorCode::CapabilitiesNotAccepted,
+            "shops_not_eligible" => ErrorCode::ShopsNotEligible,
+            "developer_not_approved" => ErrorCode::DeveloperNotApproved,
+            "name_reserved" => ErrorCode::NameReserved,
+            "name_taken" => ErrorCode::NameTaken,
+            "not_your_plugin" => ErrorCode::NotYourPlugin,
+            "operator_only" => ErrorCode::OperatorOnly,
+            "platform_developer" => ErrorCode::PlatformDeveloper,
+            "bad_signature" => ErrorCode::BadSignature,
+            "contract_mismatch" => ErrorCode::ContractMismatch,
+            "invalid_manifest" => ErrorCode::InvalidManifest,
+            "invalid_public_key" => ErrorCode::InvalidPublicKey,
+            "not_a_component" => ErrorCode::NotAComponent,
+            "revoked_key" => ErrorCode::RevokedKey,
+            "undeclared_capability" => ErrorCode::UndeclaredCapability,
+            "unknown_key" => ErrorCode::UnknownKey,
+            "unsupported_contract" => ErrorCode::UnsupportedContract,
+            "forbidden_import" => ErrorCode::ForbiddenImport,
+            "no_hooks" => ErrorCode::NoHooks,
+            "no_canary" => ErrorCode::NoCanary,
+            "no_such_developer" => ErrorCode::NoSuchDeveloper,
+            "no_such_key" => ErrorCode::NoSuchKey,
+            "no_such_plugin" => ErrorCode::NoSuchPlugin,
+            "no_such_version" => ErrorCode::NoSuchVersion,
+            "component_too_large" => ErrorCode::ComponentTooLarge,
+            _ => return None,
+        })
     }
 
     /// The codes an error answered with `status` may carry (the document lists them).
@@ -92,14 +243,62 @@ impl ErrorCode {
         match status {
             400 => &[MalformedJson, BadRequest],
             401 => &[Unauthorized],
-            403 => &[Forbidden],
-            404 => &[NotFound, PluginNotFound],
+            403 => &[
+                Forbidden,
+                DeveloperNotApproved,
+                NameReserved,
+                NameTaken,
+                NotYourPlugin,
+                OperatorOnly,
+                PlatformDeveloper,
+            ],
+            404 => &[
+                NotFound,
+                PluginNotFound,
+                NoCanary,
+                NoSuchDeveloper,
+                NoSuchKey,
+                NoSuchPlugin,
+                NoSuchVersion,
+            ],
             405 => &[MethodNotAllowed],
             408 => &[RequestTimeout],
-            409 => &[Conflict, PluginConflict, Contended],
-            413 => &[BodyTooLarge],
+            409 => &[
+                Conflict,
+                PluginConflict,
+                Contended,
+                AlreadyDone,
+                BadTransition,
+                DeveloperExists,
+                KeyExists,
+                NoEligibleShops,
+                NoRunningCanary,
+                NotApproved,
+                NotStaged,
+                VersionExists,
+                VersionNotNewer,
+                NoInstallableVersion,
+                CapabilitiesNotAccepted,
+                ShopsNotEligible,
+            ],
+            413 => &[BodyTooLarge, ComponentTooLarge],
             415 => &[UnsupportedMediaType],
-            422 => &[InvalidRequest, PluginInvalid, PluginRefused],
+            422 => &[
+                InvalidRequest,
+                PluginInvalid,
+                PluginRefused,
+                BadSignature,
+                ContractMismatch,
+                InvalidManifest,
+                InvalidPublicKey,
+                NotAComponent,
+                RevokedKey,
+                UndeclaredCapability,
+                UnknownKey,
+                UnsupportedContract,
+                ForbiddenImport,
+                NoHooks,
+            ],
             424 => &[PluginFailed],
             431 => &[HeadersTooLarge],
             500 => &[Internal],
@@ -122,6 +321,10 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// What went wrong and what to change, in words; names the field when one is at fault.
     pub message: String,
+    /// What the caller needs to fix it when a message is not enough (e.g. the capabilities
+    /// to accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 /// An error response: `{ "error": { "code", "message" } }` with its status.
@@ -133,6 +336,8 @@ pub struct ApiError {
     pub message: String,
     /// For a 5xx: what really happened, for the log line (never sent to the client).
     pub detail: Option<String>,
+    /// Sent as `error.details`.
+    pub details: Option<serde_json::Value>,
 }
 
 /// Put on a 5xx response so the request's log line can name the cause (see `observe`).
@@ -146,6 +351,7 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            details: None,
         }
     }
 
@@ -194,6 +400,7 @@ impl ApiError {
             code: ErrorCode::Internal,
             message: "internal error; it has been logged with this request's x-request-id".into(),
             detail: Some(detail.into()),
+            details: None,
         }
     }
 
@@ -254,6 +461,7 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message.clone(),
+                details: self.details.clone(),
             },
         }
     }
@@ -300,6 +508,30 @@ impl From<CoreError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, msg)
             }
             CoreError::Stale(_) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Contended, msg),
+            CoreError::Refused {
+                kind,
+                code,
+                details,
+                ..
+            } => {
+                use baseplate_core::Refusal;
+                let (status, fallback) = match kind {
+                    Refusal::Invalid => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest)
+                    }
+                    Refusal::Conflict => (StatusCode::CONFLICT, ErrorCode::Conflict),
+                    Refusal::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+                    Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BodyTooLarge),
+                    Refusal::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+                };
+                let mut e = ApiError::new(
+                    status,
+                    ErrorCode::from_registry(code).unwrap_or(fallback),
+                    msg,
+                );
+                e.details = details;
+                e
+            }
             CoreError::Retry => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Busy,

@@ -57,6 +57,9 @@ impl Auth {
             Principal::Operator { .. } => Err(ApiError::forbidden(
                 "this route is for a shop's keys or members, not the operator",
             )),
+            Principal::Developer { .. } => Err(ApiError::forbidden(
+                "this route is for a shop's keys or members, not a developer",
+            )),
         }
     }
 
@@ -103,9 +106,62 @@ impl Auth {
                 Ok(Some(member_id.clone()))
             }
             Principal::Staff { .. } => Ok(named.map(str::to_string)),
-            Principal::Operator { .. } => {
-                Err(ApiError::forbidden("the operator does not act for members"))
+            Principal::Operator { .. } | Principal::Developer { .. } => Err(ApiError::forbidden(
+                "only a shop's members and staff act for members",
+            )),
+        }
+    }
+
+    /// An approved developer's id (a pending account may only read itself: see
+    /// `developer_account`).
+    pub fn developer(&self) -> Result<&str, ApiError> {
+        match &self.0 {
+            Principal::Developer {
+                developer_id,
+                status,
+                ..
+            } => {
+                if status == "approved" {
+                    Ok(developer_id)
+                } else {
+                    Err(ApiError::forbidden(format!(
+                        "your developer account is {status}; the platform operator must approve it first"
+                    )))
+                }
             }
+            _ => Err(ApiError::forbidden("this route needs a developer API key")),
+        }
+    }
+
+    /// Any developer account, approved or not (to read its own state).
+    pub fn developer_account(&self) -> Result<&str, ApiError> {
+        match &self.0 {
+            Principal::Developer { developer_id, .. } => Ok(developer_id),
+            _ => Err(ApiError::forbidden("this route needs a developer API key")),
+        }
+    }
+
+    /// The operator or an approved developer, as the registry logs them.
+    pub fn registry_actor(&self) -> Result<baseplate_core::registry::Actor, ApiError> {
+        use baseplate_core::registry::Actor;
+        match &self.0 {
+            Principal::Operator { key_id } => Ok(Actor::Operator(key_id.clone())),
+            Principal::Developer { .. } => Ok(Actor::Developer(self.developer()?.to_string())),
+            _ => Err(ApiError::forbidden(
+                "this route needs the platform operator's key or the plugin developer's key",
+            )),
+        }
+    }
+
+    /// The operator, as the registry logs it.
+    pub fn operator_actor(&self) -> Result<baseplate_core::registry::Actor, ApiError> {
+        match &self.0 {
+            Principal::Operator { key_id } => {
+                Ok(baseplate_core::registry::Actor::Operator(key_id.clone()))
+            }
+            _ => Err(ApiError::forbidden(
+                "this route needs the platform operator's key",
+            )),
         }
     }
 

@@ -42,6 +42,43 @@ pub enum CoreError {
     /// The database did not answer in time (503).
     #[error("{0}")]
     Unavailable(String),
+    /// A registry rule refused the request: `code` names the rule for programs
+    /// (`version_exists`, `bad_signature`, …), `details` carries what the caller needs to
+    /// fix it (e.g. the capabilities to accept).
+    #[error("{message}")]
+    Refused {
+        kind: Refusal,
+        code: &'static str,
+        message: String,
+        details: Option<serde_json::Value>,
+    },
+}
+
+/// The kind of a registry refusal; the API maps each to a status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request or its package breaks a rule (422).
+    Invalid,
+    /// It conflicts with what exists (409).
+    Conflict,
+    /// The caller may not do it (403).
+    Forbidden,
+    /// The package is too big (413).
+    TooLarge,
+    /// What it names does not exist (404).
+    NotFound,
+}
+
+impl CoreError {
+    /// A registry refusal without details.
+    pub fn refused(kind: Refusal, code: &'static str, message: impl Into<String>) -> CoreError {
+        CoreError::Refused {
+            kind,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
 }
 
 impl CoreError {

@@ -3,6 +3,14 @@
 //! so each takes effect once per plugin. A failing delivery is retried with backoff and,
 //! after the last attempt, left `dead` for the merchant to see and retry — it never undoes
 //! the payment that caused it.
+//!
+//! Held events: every installed plugin subscribed to an event's kind gets a delivery, also
+//! one that does not run now (its version revoked by the operator, or disabled by the
+//! merchant). Such a delivery is *held*: it stays `pending`, uses no attempt, says why in
+//! `last_error` (`held: …`), and is looked at again every minute; when the shop moves to a
+//! running version (upgrade, rollback, a release or a halted canary moving it) or enables
+//! the plugin, its held deliveries are made due at once and delivered in order. Only an
+//! uninstalled plugin's deliveries are given up (`dead`).
 
 use crate::plugins::{STALE_ATTEMPTS, installed, installed_one, random_seed};
 use crate::{CoreError, Op, Platform, Result};
@@ -50,12 +58,17 @@ fn to_event(kind: &str, payload: &str) -> Result<Event> {
     })
 }
 
+/// How often a held delivery is looked at again when nothing wakes it.
+const HOLD_RECHECK_MS: i64 = 60_000;
+
 /// Deliveries and timers handled per tick, in all and per shop.
 const TICK_LIMIT: i64 = 100;
 const TICK_PER_SHOP: i64 = 10;
 
 impl Platform {
-    /// Writes an event and a delivery for every active plugin subscribed to its kind.
+    /// Writes an event and a delivery for every installed plugin subscribed to its kind —
+    /// running or not: a plugin whose version was revoked, or that the merchant disabled,
+    /// gets its deliveries held (pending) until it runs again, so no event is lost to it.
     pub(crate) async fn emit(
         &self,
         op: &mut Op<'_>,
@@ -69,7 +82,7 @@ impl Platform {
         let subscribers: Vec<String> = installed(op.tx(), shop)
             .await?
             .into_iter()
-            .filter(|p| p.active() && p.manifest.handles_event(ek))
+            .filter(|p| p.manifest.handles_event(ek))
             .map(|p| p.installation.plugin)
             .collect();
         let r = op.random10();
@@ -134,8 +147,26 @@ impl Platform {
             };
             let p = match p {
                 Some(p) if p.active() => p,
-                // Uninstalled or disabled since: the event no longer concerns it.
-                _ => {
+                // Installed but not running (revoked version, or disabled): held, not lost.
+                // It stays pending without using an attempt, and is woken when the shop
+                // moves to a running version or enables the plugin again.
+                Some(p) => {
+                    let reason = p.not_running_reason();
+                    let reason = &reason;
+                    self.write(&d.shop_id, |op| {
+                        Box::pin(async move {
+                            if events::lock(op.tx(), event_id, plugin).await?.is_some() {
+                                let until = op.now + HOLD_RECHECK_MS;
+                                events::hold(op.tx(), event_id, plugin, reason, until).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await?;
+                    return Ok(false);
+                }
+                // Uninstalled since: the event no longer concerns it.
+                None => {
                     self.write(&d.shop_id, |op| {
                         Box::pin(async move {
                             if events::lock(op.tx(), event_id, plugin).await?.is_some() {
@@ -143,7 +174,7 @@ impl Platform {
                                     op.tx(),
                                     event_id,
                                     plugin,
-                                    "plugin not active when delivered",
+                                    "plugin not installed when delivered",
                                     None,
                                 )
                                 .await?;

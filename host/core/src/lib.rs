@@ -19,10 +19,11 @@ mod error;
 pub mod events;
 pub mod payments;
 pub mod plugins;
+pub mod registry;
 pub mod shops;
 
 pub use clock::Clock;
-pub use error::CoreError;
+pub use error::{CoreError, Refusal};
 
 use baseplate_runtime::Runtime;
 use baseplate_store::{Db, Tx};
@@ -41,6 +42,8 @@ pub struct Settings {
     pub breaker_cooldown_ms: i64,
     /// Event deliveries are retried this many times before they are marked dead.
     pub max_delivery_attempts: i64,
+    /// The largest component the registry accepts for publishing.
+    pub max_component_bytes: usize,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             breaker_threshold: 5,
             breaker_cooldown_ms: 60_000,
             max_delivery_attempts: 8,
+            max_component_bytes: 16 << 20,
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use crate::dispatch::{CallFailure, CallReport, Session};
 use crate::{CoreError, Op, Platform, Result};
-use baseplate_marketplace::{ActorKind, Manifest, VersionState};
+use baseplate_marketplace::{
+    ActorKind, Capability as MarketCapability, CapabilityDiff, Manifest, Rollout, VersionState,
+};
 use baseplate_runtime::{Actor, Capability, Grants, Hook, HookOutput};
 use baseplate_store::Tx;
 use baseplate_store::plugins::{self as store, Installation, PackageRow};
@@ -19,6 +21,8 @@ pub struct Installed {
     pub manifest: Arc<Manifest>,
     pub digest: String,
     pub package_state: VersionState,
+    /// Why the version's state last changed (the operator's yank or revoke reason).
+    pub state_reason: Option<String>,
 }
 
 impl Installed {
@@ -31,14 +35,53 @@ impl Installed {
         self.installation.enabled && self.package_state.runs()
     }
 
+    /// Why it does not run (for a merchant, and for held deliveries); "" when it runs.
+    pub fn not_running_reason(&self) -> String {
+        if !self.package_state.runs() {
+            format!(
+                "{}@{} was {} by the platform operator: {}",
+                self.installation.plugin,
+                self.installation.version,
+                self.package_state,
+                self.state_reason.as_deref().unwrap_or("no reason given")
+            )
+        } else if !self.installation.enabled {
+            "the plugin is disabled in this shop".to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The capabilities the merchant accepted.
+    pub fn accepted(&self) -> Vec<MarketCapability> {
+        parse_accepted(&self.installation.accepted_capabilities)
+    }
+
+    /// What the linker gives it: what its manifest asks for and the merchant accepted.
     pub(crate) fn grants(&self) -> Grants {
+        let accepted = self.accepted();
         Grants::of(
             self.manifest
                 .capabilities
                 .iter()
+                .filter(|c| accepted.contains(c))
                 .filter_map(|c| Capability::parse(c.as_str())),
         )
     }
+}
+
+/// The stored JSON list of accepted capabilities (unknown names are dropped: they grant
+/// nothing).
+pub(crate) fn parse_accepted(json: &str) -> Vec<MarketCapability> {
+    let names: Vec<String> = serde_json::from_str(json).unwrap_or_default();
+    let mut caps: Vec<MarketCapability> = names.iter().filter_map(|n| n.parse().ok()).collect();
+    caps.sort();
+    caps.dedup();
+    caps
+}
+
+fn accepted_json(caps: &[MarketCapability]) -> String {
+    serde_json::to_string(caps).unwrap_or_else(|_| "[]".into())
 }
 
 /// name, version, digest → the parsed manifest.
@@ -47,7 +90,7 @@ type ManifestCache =
 
 /// Parsed manifests by name@version: a published version never changes, so each is parsed
 /// once per process.
-fn parse_manifest(p: &PackageRow) -> Result<Arc<Manifest>> {
+pub(crate) fn parse_manifest(p: &PackageRow) -> Result<Arc<Manifest>> {
     use std::sync::OnceLock;
     static CACHE: OnceLock<ManifestCache> = OnceLock::new();
     let key = (p.name.clone(), p.version.clone(), p.digest.clone());
@@ -62,7 +105,7 @@ fn parse_manifest(p: &PackageRow) -> Result<Arc<Manifest>> {
     Ok(m)
 }
 
-fn parse_state(s: &str) -> Result<VersionState> {
+pub(crate) fn parse_state(s: &str) -> Result<VersionState> {
     s.parse()
         .map_err(|_| CoreError::Internal(format!("unknown package state {s:?}")))
 }
@@ -77,6 +120,7 @@ pub async fn installed(tx: &mut Tx, shop: &str) -> Result<Vec<Installed>> {
                 manifest: parse_manifest(&r.package)?,
                 digest: r.package.digest.clone(),
                 package_state: parse_state(&r.package.state)?,
+                state_reason: r.package.state_reason.clone(),
                 installation: r.installation,
             })
         })
@@ -98,13 +142,55 @@ pub async fn installed_one(tx: &mut Tx, shop: &str, plugin: &str) -> Result<Inst
         manifest: parse_manifest(&pkg)?,
         digest: pkg.digest.clone(),
         package_state: parse_state(&pkg.state)?,
+        state_reason: pkg.state_reason.clone(),
         installation: inst,
     })
 }
 
-/// Successful calls counted on this node and not yet written: (shop, plugin, hook) →
-/// (calls, total µs).
-pub(crate) type PendingStats = HashMap<(String, String, &'static str), (i64, i64)>;
+/// Calls counted on this node and not yet written: successes per (shop, plugin, version,
+/// hook) → (calls, total µs), and every call's duration per (plugin, version, bucket).
+#[derive(Default)]
+pub(crate) struct PendingStats {
+    calls: HashMap<(String, String, String, &'static str), (i64, i64)>,
+    histogram: HashMap<(String, String, i64), i64>,
+}
+
+/// Upper bounds (µs) of the call-duration histogram's buckets, 1-2-5 steps; the last one
+/// also holds anything slower.
+pub const DURATION_BUCKETS_US: [i64; 20] = [
+    10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000,
+    500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 60_000_000,
+];
+
+/// The histogram bucket of a duration.
+pub fn duration_bucket(us: i64) -> i64 {
+    DURATION_BUCKETS_US
+        .iter()
+        .copied()
+        .find(|b| us <= *b)
+        .unwrap_or(DURATION_BUCKETS_US[DURATION_BUCKETS_US.len() - 1])
+}
+
+/// The 99th percentile from (bucket, calls) pairs: the upper bound of the bucket the 99th
+/// percentile call falls in (None without calls).
+pub fn p99_from_histogram(buckets: &[(i64, i64)]) -> Option<i64> {
+    let total: i64 = buckets.iter().map(|(_, n)| n).sum();
+    if total <= 0 {
+        return None;
+    }
+    let mut sorted = buckets.to_vec();
+    sorted.sort();
+    // The smallest rank r with r >= 0.99 × total, in integers.
+    let rank = (total * 99 + 99) / 100;
+    let mut seen = 0;
+    for (bucket, n) in sorted {
+        seen += n;
+        if seen >= rank {
+            return Some(bucket);
+        }
+    }
+    None
+}
 
 /// The longest a tripped breaker stays open.
 const MAX_TRIP_MS: i64 = 3_600_000;
@@ -124,12 +210,18 @@ impl Platform {
                 };
                 metrics::counter!("baseplate_plugin_calls_total", "plugin" => r.plugin.clone(), "hook" => r.hook, "outcome" => outcome).increment(1);
                 metrics::histogram!("baseplate_plugin_call_duration_seconds", "plugin" => r.plugin.clone(), "hook" => r.hook).record(r.duration.as_secs_f64());
+                let us = r.duration.as_micros() as i64;
+                *pending
+                    .histogram
+                    .entry((r.plugin.clone(), r.version.clone(), duration_bucket(us)))
+                    .or_default() += 1;
                 match &r.failure {
                     Some((kind, _)) if kind.is_plugin_fault() => faults.push(r),
                     Some(_) => {}
                     None => {
                         let e = pending
-                            .entry((r.shop.clone(), r.plugin.clone(), r.hook))
+                            .calls
+                            .entry((r.shop.clone(), r.plugin.clone(), r.version.clone(), r.hook))
                             .or_default();
                         e.0 += 1;
                         e.1 += r.duration.as_micros() as i64;
@@ -168,6 +260,16 @@ impl Platform {
                             false,
                             us,
                             now,
+                        )
+                        .await?;
+                        store::record_version_calls(
+                            op.tx(),
+                            &r.plugin,
+                            &r.version,
+                            &r.shop,
+                            1,
+                            1,
+                            us,
                         )
                         .await?;
                         if streak >= settings.breaker_threshold {
@@ -216,7 +318,7 @@ impl Platform {
     /// Writes the successful calls counted in memory (the worker calls this).
     pub async fn flush_call_stats(&self) -> Result<()> {
         let pending = std::mem::take(&mut *self.call_stats.lock());
-        if pending.is_empty() {
+        if pending.calls.is_empty() && pending.histogram.is_empty() {
             return Ok(());
         }
         let now = self.now();
@@ -224,12 +326,12 @@ impl Platform {
         let r = self
             .write("", |op| {
                 Box::pin(async move {
-                    for ((shop, plugin, hook), (calls, us)) in pending_ref {
+                    for ((shop, plugin, version, hook), (calls, us)) in &pending_ref.calls {
                         store::record_call(
                             op.tx(),
                             shop,
                             plugin,
-                            "",
+                            version,
                             hook,
                             *calls,
                             None,
@@ -238,6 +340,11 @@ impl Platform {
                             now,
                         )
                         .await?;
+                        store::record_version_calls(op.tx(), plugin, version, shop, *calls, 0, *us)
+                            .await?;
+                    }
+                    for ((plugin, version, bucket), calls) in &pending_ref.histogram {
+                        store::record_histogram(op.tx(), plugin, version, *bucket, *calls).await?;
                     }
                     Ok(())
                 })
@@ -246,10 +353,13 @@ impl Platform {
         if r.is_err() {
             // Keep them for the next flush.
             let mut p = self.call_stats.lock();
-            for (k, (c, us)) in pending {
-                let e = p.entry(k).or_default();
+            for (k, (c, us)) in pending.calls {
+                let e = p.calls.entry(k).or_default();
                 e.0 += c;
                 e.1 += us;
+            }
+            for (k, n) in pending.histogram {
+                *p.histogram.entry(k).or_default() += n;
             }
         }
         r
@@ -259,9 +369,10 @@ impl Platform {
     pub(crate) fn unflushed_stats(&self, shop: &str) -> Vec<(String, &'static str, i64, i64)> {
         self.call_stats
             .lock()
+            .calls
             .iter()
-            .filter(|((s, _, _), _)| s == shop)
-            .map(|((_, p, h), (c, us))| (p.clone(), *h, *c, *us))
+            .filter(|((s, _, _, _), _)| s == shop)
+            .map(|((_, p, _, h), (c, us))| (p.clone(), *h, *c, *us))
             .collect()
     }
 
@@ -437,11 +548,139 @@ pub(crate) fn random_seed() -> u64 {
     u64::from_le_bytes(seed)
 }
 
-/// Install request: a semver requirement ("^0.1", "=0.1.2", "*") and an optional config.
+/// Install request: a semver requirement ("^0.1", "=0.1.2", "*"), an optional config, and
+/// the capabilities the merchant accepts — they must be exactly what the resolved version
+/// asks for, unless the shop already accepted all of them.
 pub struct InstallRequest {
     pub plugin: String,
     pub version_req: String,
     pub config: Option<serde_json::Value>,
+    pub accept_capabilities: Option<Vec<String>>,
+}
+
+/// How an installation moves to a version.
+pub(crate) struct Move {
+    pub version_req: String,
+    pub pinned: bool,
+    /// A new config (JSON text); None keeps the current one (or the manifest's default).
+    pub config: Option<String>,
+    /// What the merchant accepted with this request.
+    pub accept: Option<Vec<MarketCapability>>,
+}
+
+/// What an upgrade would change, for the merchant to read before accepting it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UpgradePreview {
+    pub plugin: String,
+    pub current_version: String,
+    pub current_state: VersionState,
+    pub version_req: String,
+    pub pinned: bool,
+    pub accepted_capabilities: Vec<MarketCapability>,
+    /// The version the requirement resolves to now, if it is not the current one.
+    pub available: Option<AvailableUpgrade>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AvailableUpgrade {
+    pub version: String,
+    pub capabilities: Vec<MarketCapability>,
+    /// Against what the shop accepted: `added` must be accepted to upgrade.
+    pub diff: CapabilityDiff,
+    pub needs_acceptance: bool,
+    /// Send this as `accept_capabilities` to upgrade.
+    pub accept_capabilities: Vec<MarketCapability>,
+}
+
+/// The versions of `plugin` that `shop` may newly resolve to: approved and released, or in
+/// a running canary that includes the shop; each with its state and contract.
+async fn candidates_for_shop(
+    tx: &mut Tx,
+    shop: &str,
+    versions: &[PackageRow],
+) -> Result<Vec<(semver::Version, VersionState, semver::Version)>> {
+    let Some(first) = versions.first() else {
+        return Ok(Vec::new());
+    };
+    let canary = baseplate_store::registry::canary_versions_for_shop(tx, &first.name, shop).await?;
+    Ok(versions
+        .iter()
+        .filter(|v| {
+            v.rollout
+                .parse::<Rollout>()
+                .is_ok_and(|r| r.resolves_for_everyone())
+                || canary.contains(&v.version)
+        })
+        .filter_map(|v| {
+            Some((
+                v.version.parse().ok()?,
+                parse_state(&v.state).ok()?,
+                v.wit.parse().ok()?,
+            ))
+        })
+        .collect())
+}
+
+/// The package `requirement` resolves to for `shop`.
+pub(crate) async fn resolve_for_shop(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: &str,
+    requirement: &str,
+) -> Result<PackageRow> {
+    let version_req = semver::VersionReq::parse(requirement).map_err(|e| {
+        CoreError::Invalid(format!(
+            "version {requirement:?} is not a semver requirement: {e}"
+        ))
+    })?;
+    let versions = store::list_packages(tx, Some(plugin)).await?;
+    if versions.is_empty() {
+        return Err(CoreError::NotFound(format!(
+            "no plugin named {plugin:?} in the marketplace"
+        )));
+    }
+    let candidates = candidates_for_shop(tx, shop, &versions).await?;
+    let Some(version) = baseplate_marketplace::resolve(
+        &version_req,
+        &candidates,
+        baseplate_marketplace::SUPPORTED_WIT,
+    ) else {
+        // Say why an exact version the merchant named is not installable.
+        let named = versions.iter().find(|v| {
+            v.version.parse::<semver::Version>().is_ok_and(|ver| {
+                version_req.matches(&ver) && requirement.trim_start().starts_with('=')
+            })
+        });
+        let why = match named {
+            Some(v) if v.state == "yanked" => format!(
+                "; {plugin}@{} is yanked (no new installs): {}",
+                v.version,
+                v.state_reason.as_deref().unwrap_or("no reason given")
+            ),
+            Some(v) if v.state != "approved" => {
+                format!("; {plugin}@{} is {}", v.version, v.state)
+            }
+            Some(v) => format!(
+                "; {plugin}@{} is not released yet ({})",
+                v.version, v.rollout
+            ),
+            None => String::new(),
+        };
+        return Err(CoreError::refused(
+            crate::Refusal::Conflict,
+            "no_installable_version",
+            format!("no approved version of {plugin} matches {requirement}{why}"),
+        ));
+    };
+    let version = version.to_string();
+    Ok(versions
+        .into_iter()
+        .find(|v| v.version == version)
+        .expect("resolved from this list"))
+}
+
+fn capability_names(caps: &[MarketCapability]) -> Vec<&'static str> {
+    caps.iter().map(|c| c.as_str()).collect()
 }
 
 impl Platform {
@@ -486,106 +725,312 @@ impl Platform {
     }
 
     /// Installs (or re-installs at another version) a plugin for a shop: resolves the
-    /// highest approved version matching the requirement, validates the config, and
+    /// highest approved, released version matching the requirement (or one of a canary the
+    /// shop is in), checks the merchant accepted its capabilities, validates the config, and
     /// enables it.
     pub async fn install(&self, shop: &str, req: InstallRequest) -> Result<Installation> {
-        let version_req = semver::VersionReq::parse(&req.version_req).map_err(|e| {
-            CoreError::Invalid(format!(
-                "version {:?} is not a semver requirement: {e}",
-                req.version_req
-            ))
-        })?;
+        let accept = match &req.accept_capabilities {
+            None => None,
+            Some(names) => Some(
+                names
+                    .iter()
+                    .map(|n| {
+                        n.parse::<MarketCapability>()
+                            .map_err(|e| CoreError::Invalid(format!("accept_capabilities: {e}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
+        let requirement = req.version_req.trim().to_string();
+        let plugin = req.plugin.as_str();
+        let requirement_ref = requirement.as_str();
+        let pkg = self
+            .read(|tx| {
+                Box::pin(async move {
+                    shops::get(tx, shop)
+                        .await?
+                        .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
+                    resolve_for_shop(tx, shop, plugin, requirement_ref).await
+                })
+            })
+            .await?;
+        self.move_to(
+            shop,
+            &pkg,
+            Move {
+                pinned: requirement.starts_with('='),
+                version_req: requirement,
+                config: req.config.as_ref().map(|c| c.to_string()),
+                accept,
+            },
+        )
+        .await
+    }
+
+    /// Moves the shop's installation of `pkg.name` to `pkg` (installing it if absent):
+    /// checks the capabilities against what the merchant accepted, validates the config
+    /// with the target version, writes it, and wakes the deliveries held while the plugin
+    /// did not run.
+    pub(crate) async fn move_to(
+        &self,
+        shop: &str,
+        pkg: &PackageRow,
+        m: Move,
+    ) -> Result<Installation> {
         let now = self.now();
-        let (shop_row, p, previous) = self
+        let manifest = parse_manifest(pkg)?;
+        let (shop_row, existing) = self
             .read(|tx| {
                 Box::pin(async move {
                     let shop_row = shops::get(tx, shop)
                         .await?
                         .ok_or_else(|| CoreError::NotFound("shop not found".into()))?;
-                    let versions = store::list_packages(tx, Some(&req.plugin)).await?;
-                    if versions.is_empty() {
-                        return Err(CoreError::NotFound(format!(
-                            "no plugin named {:?} in the marketplace",
-                            req.plugin
-                        )));
-                    }
-                    let candidates: Vec<_> = versions
-                        .iter()
-                        .filter_map(|v| {
-                            Some((
-                                v.version.parse().ok()?,
-                                parse_state(&v.state).ok()?,
-                                v.wit.parse().ok()?,
-                            ))
-                        })
-                        .collect();
-                    let version = baseplate_marketplace::resolve(
-                        &version_req,
-                        &candidates,
-                        baseplate_marketplace::SUPPORTED_WIT,
-                    )
-                    .ok_or_else(|| {
-                        CoreError::Conflict(format!(
-                            "no approved version of {} matches {}",
-                            req.plugin, req.version_req
-                        ))
-                    })?;
-                    let pkg = versions
-                        .iter()
-                        .find(|v| v.version == version.to_string())
-                        .expect("resolved from this list");
-                    let manifest = parse_manifest(pkg)?;
-                    let existing = store::get_installation(tx, shop, &req.plugin).await?;
-                    let config = match &req.config {
-                        Some(c) => c.to_string(),
-                        None => existing
-                            .as_ref()
-                            .map(|e| e.config.clone())
-                            .unwrap_or_else(|| manifest.config.default.clone()),
-                    };
-                    let inst = Installation {
-                        shop_id: shop.to_string(),
-                        plugin: req.plugin.clone(),
-                        version_req: req.version_req.clone(),
-                        version: version.to_string(),
-                        pinned: req.version_req.starts_with('='),
-                        previous_version: existing
-                            .as_ref()
-                            .filter(|e| e.version != version.to_string())
-                            .map(|e| e.version.clone())
-                            .or(existing.as_ref().and_then(|e| e.previous_version.clone())),
-                        config,
-                        enabled: true,
-                        consecutive_failures: 0,
-                        tripped_until: None,
-                        installed_at: existing.as_ref().map(|e| e.installed_at).unwrap_or(now),
-                        updated_at: now,
-                        trips: existing.as_ref().map(|e| e.trips).unwrap_or(0),
-                        tripped_reason: None,
-                    };
-                    let p = Installed {
-                        installation: inst,
-                        manifest,
-                        digest: pkg.digest.clone(),
-                        package_state: parse_state(&pkg.state)?,
-                    };
-                    Ok((shop_row, p, existing.map(|e| e.config)))
+                    let existing = store::get_installation(tx, shop, &pkg.name).await?;
+                    Ok((shop_row, existing))
                 })
             })
             .await?;
+        let accepted_before = existing
+            .as_ref()
+            .map(|e| parse_accepted(&e.accepted_capabilities))
+            .unwrap_or_default();
+        let asks = &manifest.capabilities;
+        let diff = CapabilityDiff::between(&accepted_before, asks);
+        let accepted = match &m.accept {
+            Some(accept) if baseplate_marketplace::same_capabilities(accept, asks) => {
+                let mut all = accepted_before.clone();
+                all.extend(asks.iter().copied());
+                all.sort();
+                all.dedup();
+                all
+            }
+            Some(accept) => {
+                return Err(CoreError::Refused {
+                    kind: crate::Refusal::Conflict,
+                    code: "capabilities_not_accepted",
+                    message: format!(
+                        "{}@{} asks for the capabilities {:?}; accept_capabilities was {:?}: send exactly the list it asks for",
+                        pkg.name,
+                        pkg.version,
+                        capability_names(asks),
+                        capability_names(accept)
+                    ),
+                    details: Some(serde_json::json!({
+                        "plugin": pkg.name, "version": pkg.version,
+                        "capabilities": asks, "added": diff.added,
+                    })),
+                });
+            }
+            None if diff.widens() => {
+                return Err(CoreError::Refused {
+                    kind: crate::Refusal::Conflict,
+                    code: "capabilities_not_accepted",
+                    message: format!(
+                        "{}@{} asks for the capabilities {:?} ({:?} not accepted yet in this shop); \
+                         send \"accept_capabilities\": {} to accept them",
+                        pkg.name,
+                        pkg.version,
+                        capability_names(asks),
+                        capability_names(&diff.added),
+                        serde_json::to_string(&capability_names(asks)).unwrap_or_default()
+                    ),
+                    details: Some(serde_json::json!({
+                        "plugin": pkg.name, "version": pkg.version,
+                        "capabilities": asks, "added": diff.added,
+                    })),
+                });
+            }
+            None => accepted_before.clone(),
+        };
+        let version = pkg.version.clone();
+        let config = match &m.config {
+            Some(c) => c.clone(),
+            None => existing
+                .as_ref()
+                .map(|e| e.config.clone())
+                .unwrap_or_else(|| manifest.config.default.clone()),
+        };
+        let moved = existing.as_ref().is_some_and(|e| e.version != version);
+        let inst = Installation {
+            shop_id: shop.to_string(),
+            plugin: pkg.name.clone(),
+            version_req: m.version_req,
+            version: version.clone(),
+            pinned: m.pinned,
+            previous_version: if moved {
+                existing.as_ref().map(|e| e.version.clone())
+            } else {
+                existing.as_ref().and_then(|e| e.previous_version.clone())
+            },
+            config,
+            enabled: true,
+            consecutive_failures: 0,
+            tripped_until: None,
+            installed_at: existing.as_ref().map(|e| e.installed_at).unwrap_or(now),
+            updated_at: now,
+            trips: existing.as_ref().map(|e| e.trips).unwrap_or(0),
+            tripped_reason: None,
+            accepted_capabilities: accepted_json(&accepted),
+        };
+        let p = Installed {
+            installation: inst,
+            manifest,
+            digest: pkg.digest.clone(),
+            package_state: parse_state(&pkg.state)?,
+            state_reason: pkg.state_reason.clone(),
+        };
+        let previous_config = existing.as_ref().map(|e| e.config.clone());
         let config = p.installation.config.clone();
-        self.validate_config(&shop_row, &p, &config, previous)
+        self.validate_config(&shop_row, &p, &config, previous_config)
             .await?;
+        let runs = p.active();
         let inst = p.installation;
         let inst_ref = &inst;
         self.write(shop, |op| {
             Box::pin(async move {
                 store::upsert_installation(op.tx(), inst_ref).await?;
+                if runs {
+                    let now = op.now;
+                    let woken =
+                        baseplate_store::events::wake_held(op.tx(), shop, &inst_ref.plugin, now)
+                            .await?;
+                    op.events.extend(woken);
+                }
                 Ok(())
             })
         })
         .await?;
         Ok(inst)
+    }
+
+    /// What upgrading would do: the version the shop's requirement (or `requirement`)
+    /// resolves to now, and its capabilities against what the shop accepted.
+    pub async fn upgrade_preview(
+        &self,
+        shop: &str,
+        plugin: &str,
+        requirement: Option<&str>,
+    ) -> Result<UpgradePreview> {
+        self.read(|tx| {
+            Box::pin(async move {
+                let p = installed_one(tx, shop, plugin).await?;
+                let req = requirement
+                    .map(str::to_string)
+                    .unwrap_or_else(|| p.installation.version_req.clone());
+                let accepted = p.accepted();
+                let available = match resolve_for_shop(tx, shop, plugin, &req).await {
+                    Ok(pkg) if pkg.version != p.installation.version => {
+                        let m = parse_manifest(&pkg)?;
+                        let diff = CapabilityDiff::between(&accepted, &m.capabilities);
+                        Some(AvailableUpgrade {
+                            version: pkg.version.clone(),
+                            capabilities: m.capabilities.clone(),
+                            needs_acceptance: diff.widens(),
+                            diff,
+                            accept_capabilities: m.capabilities.clone(),
+                        })
+                    }
+                    Ok(_) | Err(CoreError::Refused { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(UpgradePreview {
+                    plugin: plugin.to_string(),
+                    current_version: p.installation.version.clone(),
+                    current_state: p.package_state,
+                    version_req: p.installation.version_req.clone(),
+                    pinned: p.installation.pinned,
+                    accepted_capabilities: accepted,
+                    available,
+                })
+            })
+        })
+        .await
+    }
+
+    /// Upgrades to what `requirement` (default: the installation's own, unless pinned)
+    /// resolves to, accepting `accept` if the new version asks for more.
+    pub async fn upgrade(
+        &self,
+        shop: &str,
+        plugin: &str,
+        requirement: Option<String>,
+        accept_capabilities: Option<Vec<String>>,
+    ) -> Result<Installation> {
+        let current = self
+            .read(|tx| Box::pin(async move { installed_one(tx, shop, plugin).await }))
+            .await?;
+        let version_req = match requirement {
+            Some(r) => r,
+            None if current.installation.pinned => {
+                return Err(CoreError::Conflict(format!(
+                    "{plugin} is pinned at {} ({}); pass a version requirement (e.g. \"version\": \"*\") to upgrade",
+                    current.installation.version, current.installation.version_req
+                )));
+            }
+            None => current.installation.version_req.clone(),
+        };
+        self.install(
+            shop,
+            InstallRequest {
+                plugin: plugin.to_string(),
+                version_req,
+                config: None,
+                accept_capabilities,
+            },
+        )
+        .await
+    }
+
+    /// Pins the installation at the version it runs: releases no longer move it.
+    pub async fn pin(&self, shop: &str, plugin: &str) -> Result<Installation> {
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let mut inst = installed_one(op.tx(), shop, plugin).await?.installation;
+                inst.version_req = format!("={}", inst.version);
+                inst.pinned = true;
+                inst.updated_at = op.now;
+                store::upsert_installation(op.tx(), &inst).await?;
+                Ok(inst)
+            })
+        })
+        .await
+    }
+
+    /// Unpins: the installation follows `requirement` (default `^<its version>`), which must
+    /// match the version it runs; releases then move it forward.
+    pub async fn unpin(
+        &self,
+        shop: &str,
+        plugin: &str,
+        requirement: Option<String>,
+    ) -> Result<Installation> {
+        let requirement = &requirement;
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let mut inst = installed_one(op.tx(), shop, plugin).await?.installation;
+                let req = requirement
+                    .clone()
+                    .unwrap_or_else(|| format!("^{}", inst.version));
+                let parsed = semver::VersionReq::parse(&req).map_err(|e| {
+                    CoreError::Invalid(format!("version {req:?} is not a semver requirement: {e}"))
+                })?;
+                let current: semver::Version = inst.version.parse().map_err(|_| {
+                    CoreError::Internal(format!("installed version {:?}", inst.version))
+                })?;
+                if !parsed.matches(&current) || req.trim_start().starts_with('=') {
+                    return Err(CoreError::Invalid(format!(
+                        "version {req:?} must match the running version {} and not pin it (e.g. \"^{}\")",
+                        inst.version, inst.version
+                    )));
+                }
+                inst.version_req = req;
+                inst.pinned = false;
+                inst.updated_at = op.now;
+                store::upsert_installation(op.tx(), &inst).await?;
+                Ok(inst)
+            })
+        })
+        .await
     }
 
     pub async fn configure(
@@ -624,7 +1069,8 @@ impl Platform {
     }
 
     /// Enables or disables a plugin for a shop. Enabling also closes its breaker (the
-    /// count of recent trips stays, so a plugin that trips again stays off longer).
+    /// count of recent trips stays, so a plugin that trips again stays off longer) and
+    /// delivers the events held while it was off.
     pub async fn set_enabled(
         &self,
         shop: &str,
@@ -641,32 +1087,53 @@ impl Platform {
                 }
                 p.installation.updated_at = op.now;
                 store::upsert_installation(op.tx(), &p.installation).await?;
+                if p.active() {
+                    let now = op.now;
+                    let woken =
+                        baseplate_store::events::wake_held(op.tx(), shop, plugin, now).await?;
+                    op.events.extend(woken);
+                }
                 Ok(p.installation)
             })
         })
         .await
     }
 
-    /// Goes back to the version that ran before the last upgrade, pinned there.
+    /// Goes back to the version that ran before the last upgrade, pinned there. A yanked
+    /// version may be rolled back to (shops that had it keep it); a revoked one may not.
     pub async fn rollback(&self, shop: &str, plugin: &str) -> Result<Installation> {
-        let prev = self
+        let pkg = self
             .read(|tx| {
                 Box::pin(async move {
                     let p = installed_one(tx, shop, plugin).await?;
-                    p.installation.previous_version.clone().ok_or_else(|| {
+                    let prev = p.installation.previous_version.clone().ok_or_else(|| {
                         CoreError::Conflict(format!(
                             "{plugin} has no earlier version to roll back to"
                         ))
-                    })
+                    })?;
+                    let pkg = store::get_package(tx, plugin, &prev, false)
+                        .await?
+                        .ok_or_else(|| {
+                            CoreError::Internal(format!("package {plugin}@{prev} is missing"))
+                        })?;
+                    if !parse_state(&pkg.state)?.runs() {
+                        return Err(CoreError::Conflict(format!(
+                            "{plugin}@{prev} is {} and cannot run; upgrade instead",
+                            pkg.state
+                        )));
+                    }
+                    Ok(pkg)
                 })
             })
             .await?;
-        self.install(
+        self.move_to(
             shop,
-            InstallRequest {
-                plugin: plugin.into(),
-                version_req: format!("={prev}"),
+            &pkg,
+            Move {
+                version_req: format!("={}", pkg.version),
+                pinned: true,
                 config: None,
+                accept: None,
             },
         )
         .await
@@ -691,81 +1158,19 @@ impl Platform {
             .await
     }
 
-    /// Publishes a package version into the registry after checking its signature, its
-    /// manifest, and what the component really is: a component, exporting the hooks of the
-    /// contract version its manifest names, importing only that version's interfaces its
-    /// manifest declares and the WASI subset the sandbox links.
-    pub async fn publish(
-        &self,
-        package: &baseplate_marketplace::Package,
-        state: VersionState,
-    ) -> Result<bool> {
-        package
-            .verify()
-            .map_err(|e| CoreError::Invalid(format!("package signature: {e}")))?;
-        let m = &package.manifest;
-        m.validate()
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
-        if !m.targets_supported_wit() {
-            return Err(CoreError::Invalid(format!(
-                "{}@{} targets WIT {}, which this host does not serve",
-                m.name, m.version, m.wit
-            )));
-        }
-        let rt = self.runtime.clone();
-        let bytes = package.component.clone();
-        let info = tokio::task::spawn_blocking(move || rt.inspect(&bytes))
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
-        if info.contract.as_str() != m.wit.to_string() {
-            return Err(CoreError::Invalid(format!(
-                "{}@{}'s manifest says wit = \"{}\" but the component exports {}",
-                m.name,
-                m.version,
-                m.wit,
-                info.contract.hooks_export()
-            )));
-        }
-        for cap in &info.capabilities {
-            if !m.capabilities.iter().any(|c| c.as_str() == cap.name()) {
-                return Err(CoreError::Invalid(format!(
-                    "{}@{} imports the {} interface but its manifest does not declare the {:?} capability",
-                    m.name,
-                    m.version,
-                    cap.name(),
-                    cap.name()
-                )));
-            }
-        }
-        let row = PackageRow {
-            name: m.name.clone(),
-            version: m.version.to_string(),
-            wit: m.wit.to_string(),
-            manifest: m.to_json().to_string(),
-            digest: package.digest_hex(),
-            component: package.component.clone(),
-            publisher_key: package.publisher.to_hex(),
-            signature: package.signature.to_hex(),
-            state: state.as_str().to_string(),
-            created_at: self.now(),
-        };
-        let row = &row;
-        self.write("", |op| {
-            Box::pin(async move { Ok(store::insert_package(op.tx(), row).await?) })
-        })
-        .await
-    }
-
-    /// The marketplace as merchants see it: every published version that can be installed
-    /// or still runs somewhere, with its manifest and state.
+    /// The marketplace as merchants see it: every released version that can be installed
+    /// or still runs somewhere (yanked), with its manifest and state. Staged, canary and
+    /// halted versions are not offered.
     pub async fn marketplace(&self) -> Result<Vec<serde_json::Value>> {
         let rows = self
             .read(|tx| Box::pin(async move { Ok(store::list_packages(tx, None).await?) }))
             .await?;
         Ok(rows
             .into_iter()
-            .filter(|r| matches!(r.state.as_str(), "approved" | "yanked"))
+            .filter(|r| {
+                r.rollout == Rollout::Released.as_str()
+                    && matches!(r.state.as_str(), "approved" | "yanked")
+            })
             .map(|r| {
                 serde_json::json!({
                     "name": r.name,
@@ -774,6 +1179,7 @@ impl Platform {
                     "wit": r.wit,
                     "digest": r.digest,
                     "publisher": r.publisher_key,
+                    "developer_id": r.developer_id,
                     "manifest": serde_json::from_str::<serde_json::Value>(&r.manifest).unwrap_or(serde_json::Value::Null),
                 })
             })

@@ -22,6 +22,13 @@ pub enum Principal {
         shop_id: String,
         member_id: String,
     },
+    /// A third-party developer's API key (`bp_dk_…`). `status` is the account's:
+    /// `pending` accounts may look at themselves and nothing else.
+    Developer {
+        developer_id: String,
+        key_id: String,
+        status: String,
+    },
 }
 
 /// How long a resolved token is trusted without asking the database again.
@@ -94,6 +101,20 @@ impl Platform {
         let hash = &hash;
         self.read(|tx| {
             Box::pin(async move {
+                if token.starts_with(crate::registry::DEVELOPER_TOKEN_PREFIX) {
+                    return Ok(
+                        match baseplate_store::registry::find_api_key(tx, hash).await? {
+                            Some((k, status)) if k.revoked_at.is_none() => {
+                                Some(Principal::Developer {
+                                    developer_id: k.developer_id,
+                                    key_id: k.id,
+                                    status,
+                                })
+                            }
+                            _ => None,
+                        },
+                    );
+                }
                 if token.starts_with("bp_mt_") {
                     return Ok(members::find_by_token_hash(tx, hash).await?.map(|m| {
                         Principal::Member {
@@ -104,6 +125,9 @@ impl Platform {
                 }
                 Ok(match keys::find_by_hash(tx, hash).await? {
                     Some(k) if k.revoked_at.is_none() => match k.shop_id {
+                        // Only an operator key has no shop; anything else without one is
+                        // not a key this platform issued.
+                        None if k.role != "operator" => None,
                         None => Some(Principal::Operator { key_id: k.id }),
                         Some(shop_id) => Some(Principal::Staff {
                             shop_id,

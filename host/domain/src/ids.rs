@@ -71,6 +71,12 @@ id_type!(/// One balanced ledger posting.
     PostingId, "post");
 id_type!(/// An outbox event.
     EventId, "evt");
+id_type!(/// A third-party plugin developer's account.
+    DeveloperId, "dev");
+id_type!(/// A developer's API key (its token is `bp_dk_…`).
+    DeveloperKeyId, "dk");
+id_type!(/// A registered ed25519 public key a developer signs packages with.
+    SigningKeyId, "sk");
 
 #[cfg(test)]
 mod tests {

@@ -465,13 +465,11 @@ async fn publish_hostile(url: &str) -> anyhow::Result<()> {
     let manifest =
         baseplate_marketplace::Manifest::parse(baseplate_tests::artifacts::hostile_manifest())?;
     let key = baseplate_marketplace::PublisherKey::generate()?;
-    let package = baseplate_marketplace::Package::sign(
-        manifest,
-        baseplate_tests::artifacts::hostile_wasm(),
-        &key,
-    );
     side.platform
-        .publish(&package, baseplate_marketplace::VersionState::Approved)
+        .bootstrap_first_party(
+            &key,
+            vec![(manifest, baseplate_tests::artifacts::hostile_wasm())],
+        )
         .await?;
     side.platform.db.close().await;
     Ok(())

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use baseplate_core::{Clock, Platform, Settings};
-use baseplate_marketplace::{Package, PublisherKey, VersionState};
+use baseplate_marketplace::PublisherKey;
 use baseplate_runtime::{Limits, Runtime};
 use baseplate_store::Db;
 use std::path::PathBuf;
@@ -31,6 +31,8 @@ pub struct Options {
     pub worker: bool,
     /// Consecutive faults that trip a plugin off for a shop.
     pub breaker_threshold: i64,
+    /// The largest component the registry accepts for publishing.
+    pub max_component_bytes: usize,
 }
 
 impl Options {
@@ -45,6 +47,7 @@ impl Options {
             worker_interval: Duration::from_millis(250),
             worker: true,
             breaker_threshold: Settings::default().breaker_threshold,
+            max_component_bytes: Settings::default().max_component_bytes,
         }
     }
 }
@@ -101,6 +104,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
     let settings = Settings {
         payment_secret: secret,
         breaker_threshold: opts.breaker_threshold,
+        max_component_bytes: opts.max_component_bytes,
         ..Settings::default()
     };
     let platform = Platform::new(db, runtime, opts.clock.clone(), settings).await?;
@@ -149,16 +153,18 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
     })
 }
 
-/// The first-party plugins ship inside the binary; each version is published once, signed
-/// by the platform's first-party key, and approved.
+/// The first-party plugins ship inside the binary; each version goes through the registry
+/// like any other — published by the platform developer, signed with the platform's
+/// first-party key, and approved (logged as `system`) — once.
 async fn publish_first_party(platform: &Platform, key: &PublisherKey) -> anyhow::Result<()> {
-    for b in baseplate_first_party::first_party()? {
-        let package = Package::sign(b.manifest.clone(), b.component.to_vec(), key);
-        platform
-            .publish(&package, VersionState::Approved)
-            .await
-            .with_context(|| format!("publishing {}", b.manifest.name))?;
-    }
+    let plugins = baseplate_first_party::first_party()?
+        .into_iter()
+        .map(|b| (b.manifest, b.component.to_vec()))
+        .collect();
+    platform
+        .bootstrap_first_party(key, plugins)
+        .await
+        .context("publishing the first-party plugins")?;
     Ok(())
 }
 
@@ -208,6 +214,15 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<serde_json::Value>
                 plugin: "coupons".into(),
                 version_req: "*".into(),
                 config: None,
+                // The demo's merchant accepts what the coupons plugin asks for.
+                accept_capabilities: Some(
+                    platform.catalog_plugin("coupons").await?["capabilities"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect(),
+                ),
             },
         )
         .await?;

@@ -1,5 +1,8 @@
 //! `baseplate`: `serve` runs a node; `demo` runs one with a seeded demo shop and prints
-//! how to try it.
+//! how to try it; `plugin` and `market` talk to a node's registry (developers; the
+//! operator and canaries).
+
+mod cli;
 
 use baseplate_api::HttpOptions;
 use baseplate_server::{Options, seed_demo, start};
@@ -58,6 +61,9 @@ struct ServeArgs {
     /// Threads running plugin sandboxes (default: 4 per core, at least 8).
     #[arg(long, env = "BASEPLATE_SANDBOX_THREADS")]
     sandbox_threads: Option<usize>,
+    /// The largest component the registry accepts for publishing, in bytes.
+    #[arg(long, env = "BASEPLATE_MAX_COMPONENT_BYTES", default_value_t = 16 << 20)]
+    max_component_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +72,10 @@ enum Command {
     Serve(ServeArgs),
     /// Run a node with a seeded demo shop (coupons installed) and print next steps.
     Demo(ServeArgs),
+    /// Developer commands: keys, sign-up, publish, status.
+    Plugin(cli::plugin::Args),
+    /// Operator commands: review queue, decisions, log, developers, stats, canaries.
+    Market(cli::market::Args),
 }
 
 /// Logs: human-readable with colour on a terminal; one JSON object per line otherwise
@@ -96,6 +106,8 @@ async fn main() -> anyhow::Result<()> {
     let (args, demo) = match cli.command {
         Command::Serve(a) => (a, false),
         Command::Demo(a) => (a, true),
+        Command::Plugin(a) => return cli::plugin::run(a).await,
+        Command::Market(a) => return cli::market::run(a).await,
     };
     let mut opts = Options::new(&args.database_url);
     opts.cache_dir = Some(args.cache_dir.clone());
@@ -105,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = args.sandbox_threads {
         opts.limits.sandbox_threads = n.max(1);
     }
+    opts.max_component_bytes = args.max_component_bytes;
     let node = start(opts).await?;
     if let Some(t) = &node.new_operator_token {
         println!("operator token (shown once): {t}");

@@ -207,3 +207,53 @@ pub async fn requeue(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// What a held delivery's `last_error` starts with.
+pub const HELD: &str = "held: ";
+
+/// Holds a delivery whose plugin is installed but not running (its version revoked, or the
+/// plugin disabled): it stays pending, without using up an attempt, and is looked at again
+/// at `until` — or at once when the shop moves to a running version (`wake_held`).
+pub async fn hold(
+    tx: &mut Tx,
+    event_id: &str,
+    plugin: &str,
+    reason: &str,
+    until: i64,
+) -> Result<()> {
+    query(
+        "UPDATE event_deliveries SET last_error = $3, next_attempt_at = $4 \
+         WHERE event_id = $1 AND plugin = $2 AND status = 'pending'",
+    )
+    .bind(event_id)
+    .bind(plugin)
+    .bind(format!("{HELD}{reason}"))
+    .bind(until)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes a shop's held deliveries to `plugin` due now; returns their event ids, oldest
+/// first, for delivery after the commit.
+pub async fn wake_held(tx: &mut Tx, shop: &str, plugin: &str, now: i64) -> Result<Vec<String>> {
+    let rows = query(
+        "SELECT d.event_id FROM event_deliveries d JOIN outbox_events e ON e.id = d.event_id \
+         WHERE d.shop_id = $1 AND d.plugin = $2 AND d.status = 'pending' AND d.last_error LIKE 'held: %' \
+         ORDER BY e.created_at, d.event_id",
+    )
+    .bind(shop)
+    .bind(plugin)
+    .fetch_all(tx)
+    .await?;
+    query(
+        "UPDATE event_deliveries SET next_attempt_at = $3, last_error = NULL \
+         WHERE shop_id = $1 AND plugin = $2 AND status = 'pending' AND last_error LIKE 'held: %'",
+    )
+    .bind(shop)
+    .bind(plugin)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    rows.iter().map(|r| get_str(r, "event_id")).collect()
+}

@@ -25,6 +25,7 @@ pub mod members;
 pub mod orders;
 pub mod payments;
 pub mod plugins;
+pub mod registry;
 pub mod shops;
 mod sql;
 mod sqlite;
@@ -128,6 +129,10 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
         "0002_isolation",
         include_str!("../migrations/sqlite/0002_isolation.sql"),
     ),
+    (
+        "0003_marketplace",
+        include_str!("../migrations/sqlite/0003_marketplace.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -137,6 +142,10 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_isolation",
         include_str!("../migrations/postgres/0002_isolation.sql"),
+    ),
+    (
+        "0003_marketplace",
+        include_str!("../migrations/postgres/0003_marketplace.sql"),
     ),
 ];
 

@@ -18,10 +18,21 @@ pub struct PackageRow {
     pub signature: String,
     pub state: String,
     pub created_at: i64,
+    /// The developer who published it (`dev_platform` for first-party plugins).
+    pub developer_id: String,
+    /// The registered signing key it was signed with.
+    pub key_id: Option<String>,
+    /// Component size in bytes.
+    pub size: i64,
+    /// Why the state last changed (review reason, yank or revoke reason).
+    pub state_reason: Option<String>,
+    pub state_changed_at: Option<i64>,
+    /// staged | canary | released | halted (meaningful once approved).
+    pub rollout: String,
 }
 
-const PKG_COLS: &str =
-    "name, version, wit, manifest, digest, publisher_key, signature, state, created_at";
+const PKG_COLS: &str = "name, version, wit, manifest, digest, publisher_key, signature, state, created_at, \
+     developer_id, key_id, size, state_reason, state_changed_at, rollout";
 
 fn pkg_from_row(r: &crate::Row, with_component: bool) -> Result<PackageRow> {
     Ok(PackageRow {
@@ -39,6 +50,12 @@ fn pkg_from_row(r: &crate::Row, with_component: bool) -> Result<PackageRow> {
         signature: get_str(r, "signature")?,
         state: get_str(r, "state")?,
         created_at: get_i64(r, "created_at")?,
+        developer_id: get_str(r, "developer_id")?,
+        key_id: get_opt_str(r, "key_id")?,
+        size: get_i64(r, "size")?,
+        state_reason: get_opt_str(r, "state_reason")?,
+        state_changed_at: get_opt_i64(r, "state_changed_at")?,
+        rollout: get_str(r, "rollout")?,
     })
 }
 
@@ -46,8 +63,9 @@ fn pkg_from_row(r: &crate::Row, with_component: bool) -> Result<PackageRow> {
 /// immutable once published).
 pub async fn insert_package(tx: &mut Tx, p: &PackageRow) -> Result<bool> {
     let r = query(
-        "INSERT INTO plugin_packages (name, version, wit, manifest, digest, component, publisher_key, signature, state, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name, version) DO NOTHING",
+        "INSERT INTO plugin_packages (name, version, wit, manifest, digest, component, publisher_key, signature, state, created_at, \
+         developer_id, key_id, size, state_reason, state_changed_at, rollout) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name, version) DO NOTHING",
     )
     .bind(&p.name)
     .bind(&p.version)
@@ -59,6 +77,12 @@ pub async fn insert_package(tx: &mut Tx, p: &PackageRow) -> Result<bool> {
     .bind(&p.signature)
     .bind(&p.state)
     .bind(p.created_at)
+    .bind(&p.developer_id)
+    .bind(&p.key_id)
+    .bind(p.size)
+    .bind(&p.state_reason)
+    .bind(p.state_changed_at)
+    .bind(&p.rollout)
     .execute(tx)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -96,19 +120,51 @@ pub async fn list_packages(tx: &mut Tx, name: Option<&str>) -> Result<Vec<Packag
     rows.iter().map(|r| pkg_from_row(r, false)).collect()
 }
 
+/// Moves a version from state `from` to `to` with the reason; false if it was no longer
+/// in `from` (a concurrent review won).
 pub async fn set_package_state(
     tx: &mut Tx,
     name: &str,
     version: &str,
-    state: &str,
+    from: &str,
+    to: &str,
+    reason: Option<&str>,
+    now: i64,
 ) -> Result<bool> {
-    let r = query("UPDATE plugin_packages SET state = $3 WHERE name = $1 AND version = $2")
+    let r = query(
+        "UPDATE plugin_packages SET state = $4, state_reason = $5, state_changed_at = $6 \
+         WHERE name = $1 AND version = $2 AND state = $3",
+    )
+    .bind(name)
+    .bind(version)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Sets where an approved version is in its rollout.
+pub async fn set_rollout(tx: &mut Tx, name: &str, version: &str, rollout: &str) -> Result<()> {
+    query("UPDATE plugin_packages SET rollout = $3 WHERE name = $1 AND version = $2")
         .bind(name)
         .bind(version)
-        .bind(state)
+        .bind(rollout)
         .execute(tx)
         .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(())
+}
+
+/// The stored component bytes of a version, for an integrity check.
+pub async fn package_component(tx: &mut Tx, name: &str, version: &str) -> Result<Option<Vec<u8>>> {
+    let row = query("SELECT component FROM plugin_packages WHERE name = $1 AND version = $2")
+        .bind(name)
+        .bind(version)
+        .fetch_optional(tx)
+        .await?;
+    row.map(|r| crate::get_bytes(&r, "component")).transpose()
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -130,9 +186,12 @@ pub struct Installation {
     pub trips: i64,
     /// Why the breaker last tripped, for the merchant.
     pub tripped_reason: Option<String>,
+    /// The capabilities the merchant accepted, as a JSON list: an upgrade asking for more
+    /// needs a new acceptance.
+    pub accepted_capabilities: String,
 }
 
-const INST_COLS: &str = "shop_id, plugin, version_req, version, pinned, previous_version, config, enabled, consecutive_failures, tripped_until, installed_at, updated_at, trips, tripped_reason";
+const INST_COLS: &str = "shop_id, plugin, version_req, version, pinned, previous_version, config, enabled, consecutive_failures, tripped_until, installed_at, updated_at, trips, tripped_reason, accepted_capabilities";
 
 fn inst_from_row(r: &crate::Row) -> Result<Installation> {
     Ok(Installation {
@@ -150,17 +209,18 @@ fn inst_from_row(r: &crate::Row) -> Result<Installation> {
         updated_at: get_i64(r, "updated_at")?,
         trips: get_i64(r, "trips")?,
         tripped_reason: get_opt_str(r, "tripped_reason")?,
+        accepted_capabilities: get_str(r, "accepted_capabilities")?,
     })
 }
 
 /// Inserts or replaces the shop's installation of a plugin.
 pub async fn upsert_installation(tx: &mut Tx, i: &Installation) -> Result<()> {
     query(format!(
-        "INSERT INTO installations ({INST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+        "INSERT INTO installations ({INST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (shop_id, plugin) DO UPDATE SET version_req = excluded.version_req, version = excluded.version, \
          pinned = excluded.pinned, previous_version = excluded.previous_version, config = excluded.config, enabled = excluded.enabled, \
          consecutive_failures = excluded.consecutive_failures, tripped_until = excluded.tripped_until, updated_at = excluded.updated_at, \
-         trips = excluded.trips, tripped_reason = excluded.tripped_reason"
+         trips = excluded.trips, tripped_reason = excluded.tripped_reason, accepted_capabilities = excluded.accepted_capabilities"
     ))
     .bind(&i.shop_id)
     .bind(&i.plugin)
@@ -176,6 +236,7 @@ pub async fn upsert_installation(tx: &mut Tx, i: &Installation) -> Result<()> {
     .bind(i.updated_at)
     .bind(i.trips)
     .bind(&i.tripped_reason)
+    .bind(&i.accepted_capabilities)
     .execute(tx)
     .await?;
     Ok(())
@@ -404,7 +465,8 @@ pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<Installed
         .join(", ");
     let rows = query(format!(
         "SELECT {cols}, p.name, p.version AS pversion, p.wit, p.manifest, p.digest, p.publisher_key, p.signature, p.state, \
-         p.created_at AS pcreated_at FROM installations i JOIN plugin_packages p ON p.name = i.plugin AND p.version = i.version \
+         p.created_at AS pcreated_at, p.developer_id, p.key_id, p.size, p.state_reason, p.state_changed_at, p.rollout \
+         FROM installations i JOIN plugin_packages p ON p.name = i.plugin AND p.version = i.version \
          WHERE i.shop_id = $1 ORDER BY i.plugin"
     ))
     .bind(shop)
@@ -425,6 +487,12 @@ pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<Installed
                     signature: get_str(r, "signature")?,
                     state: get_str(r, "state")?,
                     created_at: get_i64(r, "pcreated_at")?,
+                    developer_id: get_str(r, "developer_id")?,
+                    key_id: get_opt_str(r, "key_id")?,
+                    size: get_i64(r, "size")?,
+                    state_reason: get_opt_str(r, "state_reason")?,
+                    state_changed_at: get_opt_i64(r, "state_changed_at")?,
+                    rollout: get_str(r, "rollout")?,
                 },
             })
         })
@@ -449,4 +517,52 @@ pub async fn init_setting(tx: &mut Tx, name: &str, value: &str) -> Result<String
     Ok(get_setting(tx, name)
         .await?
         .unwrap_or_else(|| value.to_string()))
+}
+
+/// Adds calls of one plugin version in one shop (the canary's failure rate and the
+/// platform view read these).
+pub async fn record_version_calls(
+    tx: &mut Tx,
+    plugin: &str,
+    version: &str,
+    shop: &str,
+    calls: i64,
+    failures: i64,
+    total_us: i64,
+) -> Result<()> {
+    query(
+        "INSERT INTO plugin_version_calls (plugin, version, shop_id, calls, failures, total_us) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (plugin, version, shop_id) DO UPDATE SET calls = plugin_version_calls.calls + excluded.calls, \
+         failures = plugin_version_calls.failures + excluded.failures, total_us = plugin_version_calls.total_us + excluded.total_us",
+    )
+    .bind(plugin)
+    .bind(version)
+    .bind(shop)
+    .bind(calls)
+    .bind(failures)
+    .bind(total_us)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds `calls` calls to a duration bucket (`bucket` is the bucket's upper bound in µs).
+pub async fn record_histogram(
+    tx: &mut Tx,
+    plugin: &str,
+    version: &str,
+    bucket: i64,
+    calls: i64,
+) -> Result<()> {
+    query(
+        "INSERT INTO plugin_call_histogram (plugin, version, bucket, calls) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (plugin, version, bucket) DO UPDATE SET calls = plugin_call_histogram.calls + excluded.calls",
+    )
+    .bind(plugin)
+    .bind(version)
+    .bind(bucket)
+    .bind(calls)
+    .execute(tx)
+    .await?;
+    Ok(())
 }

@@ -601,7 +601,8 @@ async fn nothing_half_written(app: &TestApp) {
         .post(
             "/api/v1/plugins",
             &owner,
-            json!({ "name": "coupons", "config": { "max_coupons_per_order": 0 } }),
+            json!({ "name": "coupons", "config": { "max_coupons_per_order": 0 },
+                    "accept_capabilities": app.capabilities(&owner, "coupons").await }),
         )
         .await;
     assert_error(st, &b, 422, "invalid_request", &["max_coupons_per_order"]);

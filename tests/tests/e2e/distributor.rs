@@ -787,9 +787,9 @@ async fn redeliveries(app: &TestApp) {
         (Some(1000), Some(750))
     );
 
-    // Late and out of order: an order paid and partly refunded while the plugin was off,
-    // whose refund reaches the plugin before its payment does. The refund finds nothing
-    // booked; the stale order-paid books on the net, once.
+    // An order paid and partly refunded while the plugin was off: its events are held
+    // (pending, no attempt used) and delivered in order when it is enabled again, booking
+    // the net once; late and out-of-order replays of them change nothing.
     let (st, b) = app
         .post("/api/v1/plugins/distributor/disable", &s.owner, json!({}))
         .await;
@@ -798,20 +798,27 @@ async fn redeliveries(app: &TestApp) {
     let late_paid_event = json!({ "order": late, "refund": null });
     let late_refund = s.refund(&late, 0, 10_001, "r-late").await;
     let late_refunded = s.get_order(late["id"].as_str().unwrap()).await;
+    assert_eq!(s.balance(&dist).await, (750, 0));
+    let (_, held) = app.get("/api/v1/events?status=pending", &s.owner).await;
+    let held = held["deliveries"].as_array().unwrap();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(
+        held.iter()
+            .all(|d| d["attempts"] == 0 && d["last_error"].as_str().unwrap().contains("disabled")),
+        "{held:?}"
+    );
     let (st, b) = app
         .post("/api/v1/plugins/distributor/enable", &s.owner, json!({}))
         .await;
     assert_eq!(st, 200, "{b}");
-    assert_eq!(s.balance(&dist).await, (750, 0));
+    // floor((30000 − 10001) × 10%) = 1999.
+    assert_eq!(s.balance(&dist).await, (750 + 1999, 0));
     s.redeliver(
         "order-refunded",
         json!({ "order": late_refunded, "refund": late_refund }),
     )
     .await;
-    assert_eq!(s.balance(&dist).await, (750, 0));
     s.redeliver("order-paid", late_paid_event.clone()).await;
-    // floor((30000 − 10001) × 10%) = 1999.
-    assert_eq!(s.balance(&dist).await, (750 + 1999, 0));
     s.redeliver("order-paid", late_paid_event).await;
     assert_eq!(s.balance(&dist).await, (750 + 1999, 0));
     s.assert_books(&[&dist]).await;

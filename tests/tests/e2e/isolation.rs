@@ -7,7 +7,6 @@
 //! bounds; publishing refuses components that could never run; cancelled requests leave
 //! consistent state.
 
-use baseplate_marketplace::{Manifest, Package, PublisherKey, VersionState};
 use baseplate_runtime::Quota;
 use baseplate_tests::artifacts;
 use baseplate_tests::harness::{AppOptions, Backend, TestApp};
@@ -411,16 +410,16 @@ async fn amounts_are_bounded_and_the_ledger_always_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_refuses_components_that_could_never_run() {
     let app = TestApp::sqlite().await;
+    let dev = app.developer("escape artist").await;
     let publish = |manifest: &str, wasm: Vec<u8>| {
-        let m = Manifest::parse(manifest).expect("a valid manifest");
-        let key = PublisherKey::generate().unwrap();
-        let package = Package::sign(m, wasm, &key);
-        let app = &app;
+        let manifest = manifest.to_string();
+        let (app, dev) = (&app, &dev);
         async move {
-            app.platform()
-                .publish(&package, VersionState::Approved)
-                .await
-                .expect_err("refused")
+            let (st, b) = app.publish_as(dev, &manifest, &wasm).await;
+            assert!((400..500).contains(&st), "refused with a 4xx: {st} {b}");
+            b["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
                 .to_string()
         }
     };

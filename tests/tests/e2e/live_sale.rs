@@ -227,7 +227,8 @@ async fn walkthrough(app: &TestApp) {
         .post(
             "/api/v1/plugins",
             &owner,
-            json!({ "name": PLUGIN, "config": { "unpaid_timeout_secs": 5 } }),
+            json!({ "name": PLUGIN, "config": { "unpaid_timeout_secs": 5 },
+                    "accept_capabilities": app.capabilities(&owner, PLUGIN).await }),
         )
         .await;
     assert_eq!(st, 422, "{b}");

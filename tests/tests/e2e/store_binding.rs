@@ -249,7 +249,8 @@ async fn never_expiry_dismissal(app: &TestApp) {
         .post(
             "/api/v1/plugins",
             &owner,
-            json!({ "name": "store-binding", "config": { "takeover": "sometimes" } }),
+            json!({ "name": "store-binding", "config": { "takeover": "sometimes" },
+                    "accept_capabilities": app.capabilities(&owner, "store-binding").await }),
         )
         .await;
     assert_eq!(st, 422, "{body}");

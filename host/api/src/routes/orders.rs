@@ -157,6 +157,7 @@ async fn create_order(
                 Principal::Member { member_id, .. } => format!("member:{member_id}"),
                 Principal::Staff { key_id, .. } => format!("staff:{key_id}"),
                 Principal::Operator { key_id } => format!("operator:{key_id}"),
+                Principal::Developer { key_id, .. } => format!("developer:{key_id}"),
             },
         }
     });

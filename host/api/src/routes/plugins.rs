@@ -50,6 +50,10 @@ pub struct InstalledPlugin {
     /// Its circuit breaker keeps it off until then (ms since the epoch).
     tripped_until: Option<i64>,
     title: String,
+    /// Why it does not run now (disabled, revoked with the operator's reason), if it doesn't.
+    not_running_reason: Option<String>,
+    /// The capabilities the merchant accepted; an upgrade asking for more waits for consent.
+    accepted_capabilities: Vec<String>,
 }
 
 impl From<&Installed> for InstalledPlugin {
@@ -72,6 +76,8 @@ impl From<&Installed> for InstalledPlugin {
                 .collect(),
             tripped_until: p.installation.tripped_until,
             title: p.manifest.title.clone(),
+            not_running_reason: Some(p.not_running_reason()).filter(|r| !r.is_empty()),
+            accepted_capabilities: p.accepted().iter().map(|c| c.to_string()).collect(),
         }
     }
 }
@@ -112,6 +118,9 @@ pub struct InstallPlugin {
     /// The merchant's configuration, validated by the plugin.
     #[schema(value_type = Option<Object>)]
     config: Option<Value>,
+    /// The capabilities the merchant accepts: must equal the resolved version's (the 409
+    /// `capabilities_not_accepted` lists them in `error.details`).
+    accept_capabilities: Option<Vec<String>>,
 }
 
 fn any_version() -> String {
@@ -150,6 +159,7 @@ async fn install_plugin(
                 plugin: b.name,
                 version_req: b.version,
                 config: b.config,
+                accept_capabilities: b.accept_capabilities,
             },
         )
         .await?;
@@ -268,6 +278,8 @@ pub struct PluginHealth {
     quota: Usage,
     /// The circuit breaker: why and until when the plugin is tripped off, if it is.
     breaker: Option<Breaker>,
+    /// The version it runs and, if it does not run, why.
+    installation: Option<InstalledPlugin>,
 }
 
 /// State and timers a plugin keeps (or may keep) in one shop.
@@ -305,18 +317,19 @@ async fn plugin_health(
     let (stats, failures) = s.platform.plugin_health(shop, Some(&name), 50).await?;
     let calls = stats.into_iter().filter(|c| c.plugin == name).collect();
     let (usage, quota) = s.platform.plugin_usage(shop, &name).await?;
-    let breaker = s
+    let installed = s
         .platform
         .list_installed(shop)
         .await?
         .into_iter()
-        .find(|p| p.name() == name)
-        .map(|p| Breaker {
-            tripped_until: p.installation.tripped_until,
-            reason: p.installation.tripped_reason,
-            trips: p.installation.trips,
-            consecutive_failures: p.installation.consecutive_failures,
-        });
+        .find(|p| p.name() == name);
+    let installation = installed.as_ref().map(InstalledPlugin::from);
+    let breaker = installed.map(|p| Breaker {
+        tripped_until: p.installation.tripped_until,
+        reason: p.installation.tripped_reason,
+        trips: p.installation.trips,
+        consecutive_failures: p.installation.consecutive_failures,
+    });
     Ok(Json(PluginHealth {
         plugin: name,
         calls,
@@ -332,6 +345,7 @@ async fn plugin_health(
             timers: quota.timers,
         },
         breaker,
+        installation,
     }))
 }
 
@@ -363,9 +377,9 @@ async fn plugin_action(
     let actor = match &auth.0 {
         Principal::Member { member_id, .. } => baseplate_runtime::Actor::Member(member_id.clone()),
         Principal::Staff { key_id, .. } => baseplate_runtime::Actor::Staff(key_id.clone()),
-        Principal::Operator { .. } => {
+        Principal::Operator { .. } | Principal::Developer { .. } => {
             return Err(ApiError::forbidden(
-                "the operator does not run shop plugin actions",
+                "only a shop's members and staff run its plugin actions",
             ));
         }
     };
