@@ -336,8 +336,8 @@ pub struct ApiError {
     pub message: String,
     /// For a 5xx: what really happened, for the log line (never sent to the client).
     pub detail: Option<String>,
-    /// Sent as `error.details`.
-    pub details: Option<serde_json::Value>,
+    /// Sent as `error.details` (boxed: most errors have none).
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 /// Put on a 5xx response so the request's log line can name the cause (see `observe`).
@@ -461,7 +461,7 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message.clone(),
-                details: self.details.clone(),
+                details: self.details.as_deref().cloned(),
             },
         }
     }
@@ -529,7 +529,7 @@ impl From<CoreError> for ApiError {
                     ErrorCode::from_registry(code).unwrap_or(fallback),
                     msg,
                 );
-                e.details = details;
+                e.details = details.map(Box::new);
                 e
             }
             CoreError::Retry => ApiError::new(
