@@ -91,18 +91,27 @@ type ManifestCache =
 /// Parsed manifests by name@version: a published version never changes, so each is parsed
 /// once per process.
 pub(crate) fn parse_manifest(p: &PackageRow) -> Result<Arc<Manifest>> {
-    use std::sync::OnceLock;
-    static CACHE: OnceLock<ManifestCache> = OnceLock::new();
-    let key = (p.name.clone(), p.version.clone(), p.digest.clone());
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(m) = cache.lock().get(&key) {
-        return Ok(m.clone());
+    if let Some(m) = cached_manifest(p) {
+        return Ok(m);
     }
+    let key = (p.name.clone(), p.version.clone(), p.digest.clone());
     let m = Arc::new(Manifest::from_json(&p.manifest).map_err(|e| {
         CoreError::Internal(format!("stored manifest of {}@{}: {e}", p.name, p.version))
     })?);
-    cache.lock().insert(key, m.clone());
+    manifests().lock().insert(key, m.clone());
     Ok(m)
+}
+
+fn manifests() -> &'static ManifestCache {
+    static CACHE: std::sync::OnceLock<ManifestCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn cached_manifest(p: &PackageRow) -> Option<Arc<Manifest>> {
+    manifests()
+        .lock()
+        .get(&(p.name.clone(), p.version.clone(), p.digest.clone()))
+        .cloned()
 }
 
 pub(crate) fn parse_state(s: &str) -> Result<VersionState> {
@@ -113,18 +122,35 @@ pub(crate) fn parse_state(s: &str) -> Result<VersionState> {
 /// Every installation of the shop with its manifest, in plugin-name order (the order
 /// plugins run in within a stage).
 pub async fn installed(tx: &mut Tx, shop: &str) -> Result<Vec<Installed>> {
+    // The rows come without manifests (kilobytes each, read on every checkout); a version's
+    // manifest never changes, so it is read once per process.
     let rows = store::installed_packages(tx, shop).await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Installed {
-                manifest: parse_manifest(&r.package)?,
-                digest: r.package.digest.clone(),
-                package_state: parse_state(&r.package.state)?,
-                state_reason: r.package.state_reason.clone(),
-                installation: r.installation,
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        let manifest = match cached_manifest(&r.package) {
+            Some(m) => m,
+            None => {
+                let full = store::get_package(tx, &r.package.name, &r.package.version, false)
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::Internal(format!(
+                            "package {}@{} is missing",
+                            r.package.name, r.package.version
+                        ))
+                    })?;
+                r.package.manifest = full.manifest;
+                parse_manifest(&r.package)?
+            }
+        };
+        out.push(Installed {
+            manifest,
+            digest: r.package.digest.clone(),
+            package_state: parse_state(&r.package.state)?,
+            state_reason: r.package.state_reason.clone(),
+            installation: r.installation,
+        });
+    }
+    Ok(out)
 }
 
 pub async fn installed_one(tx: &mut Tx, shop: &str, plugin: &str) -> Result<Installed> {

@@ -205,7 +205,9 @@ impl Runtime {
             .table_elements(limits.table_elements)
             .max_core_instances_per_component(50)
             .max_memories_per_component(4)
-            .max_tables_per_component(10);
+            .max_tables_per_component(10)
+            .linear_memory_keep_resident(limits.memory_keep_resident)
+            .table_keep_resident(limits.memory_keep_resident.min(1 << 20));
         let mut config = Config::new();
         config
             .wasm_component_model(true)

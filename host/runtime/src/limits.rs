@@ -55,6 +55,10 @@ pub struct Limits {
     /// A call that has run this long loses its thread's CPU priority, so a runaway guest
     /// only uses CPU nobody else wants until its deadline.
     pub demote_after: Duration,
+    /// Linear memory kept resident between calls and reset with memset/memcpy instead of
+    /// being given back to the OS: a reset that takes no syscall, no TLB shootdown and no
+    /// page faults on the next call, for memories up to this size.
+    pub memory_keep_resident: usize,
     /// Quotas per (shop, plugin).
     pub quota: Quota,
 }
@@ -91,6 +95,7 @@ impl Default for Limits {
             sandboxes_per_shop: (cores).max(2),
             queue_per_shop: 256,
             demote_after: Duration::from_millis(20),
+            memory_keep_resident: 512 << 10,
             quota: Quota::default(),
         }
     }

@@ -194,11 +194,27 @@ async fn seed_shop(api: &Api, name: &str, plugins: Plugins, buyers: usize) -> Sh
         .iter()
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
+    // Installing asks the merchant to accept the plugin's capabilities: read them from the
+    // refusal and accept them, as a merchant clicking "accept" would.
     let install = |plugin: &'static str| {
         let owner = owner.clone();
         async move {
-            api.post("/api/v1/plugins", Some(&owner), json!({ "name": plugin }))
-                .await;
+            let r = api
+                .client
+                .post(format!("{}/api/v1/plugins", api.base))
+                .bearer_auth(&owner)
+                .json(&json!({ "name": plugin }))
+                .send()
+                .await
+                .expect("the node answers");
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            let caps = v["error"]["details"]["capabilities"].clone();
+            api.post(
+                "/api/v1/plugins",
+                Some(&owner),
+                json!({ "name": plugin, "accept_capabilities": caps }),
+            )
+            .await;
         }
     };
     match plugins {
@@ -329,6 +345,10 @@ async fn checkout_group(url: &str, title: &str, spread: bool) -> anyhow::Result<
         ("coupons", Plugins::Coupons),
         ("three", Plugins::Three),
     ] {
+        // BENCH_ONLY=<label> keeps one scenario (for profiling).
+        if std::env::var("BENCH_ONLY").is_ok_and(|o| o != label) {
+            continue;
+        }
         let mut requests = Vec::new();
         for s in 0..shops {
             let shop = seed_shop(
@@ -343,6 +363,12 @@ async fn checkout_group(url: &str, title: &str, spread: bool) -> anyhow::Result<
         plans.push((label, json!({ "requests": requests })));
     }
     let r = rounds_of(&node, &plans);
+    if r.len() < 3 {
+        for (run, (label, _)) in r.iter().zip(&plans) {
+            row(label, run, "", None);
+        }
+        return Ok(());
+    }
     header(title);
     let pg = url.starts_with("postgres");
     let base = r[0].per_second;
@@ -482,6 +508,9 @@ async fn main() -> anyhow::Result<()> {
         seconds(),
         rounds()
     );
+    if wants("probes") {
+        probes::run();
+    }
     if wants("sqlite") {
         let dir = scratch("sqlite");
         let url = format!("sqlite:{}", dir.join("bench.db").display());
@@ -527,4 +556,285 @@ async fn fresh_pg(admin: &str) -> anyhow::Result<String> {
     getrandom::fill(&mut r)?;
     let name = format!("bp_bench_{}", hex::encode(r));
     Ok(baseplate_store::create_postgres_database(admin, &name).await?)
+}
+
+// ---- in-process probes: where a checkout's time goes ---------------------------------------
+
+mod probes {
+    use baseplate_domain::PriceStage;
+    use baseplate_runtime::{
+        Cart, CartLine, Grants, Hook, Limits, MemoryData, Overlay, Runtime, HostData,
+    };
+    use baseplate_store::state::Entry;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn cart(input: Option<String>) -> Cart {
+        Cart {
+            member_id: Some("mem_1".into()),
+            lines: (0..10)
+                .map(|i| CartLine {
+                    index: i,
+                    product_id: format!("prod_{i}"),
+                    sku_id: format!("sku_{i}"),
+                    quantity: 1,
+                    unit_price: 10_000,
+                    amount: 10_000,
+                    tags: vec!["tea".into()],
+                })
+                .collect(),
+            input,
+        }
+    }
+
+    fn p50(mut v: Vec<f64>) -> (f64, f64) {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[v.len() * 99 / 100])
+    }
+
+    /// Runs a coupons action against `data`, and keeps what it wrote there.
+    fn act(
+        rt: &Runtime,
+        loaded: &baseplate_runtime::LoadedPlugin,
+        env: &baseplate_runtime::CallEnv,
+        data: &mut MemoryData,
+        actor: baseplate_runtime::Actor,
+        name: &str,
+        input: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut overlay = Overlay::new("shop_1", "coupons", Arc::new(data.clone()));
+        let hook = Hook::Action {
+            actor,
+            name: name.into(),
+            input: input.to_string(),
+        };
+        let r = rt.call(loaded, env, hook, &mut overlay);
+        let out = match r.outcome {
+            Ok(baseplate_runtime::HookOutput::Json(s)) => serde_json::from_str(&s).unwrap(),
+            other => panic!("{name}: {other:?}"),
+        };
+        for (k, v) in overlay.into_effects().state_writes {
+            match v {
+                Some(v) => {
+                    data.state.insert(k, Entry { value: v, version: 1 });
+                }
+                None => {
+                    data.state.remove(&k);
+                }
+            }
+        }
+        out
+    }
+
+    /// (p50 µs, p99 µs) of a fresh-sandbox `price` call on a 10-line cart; with a coupon,
+    /// the plugin reads two state keys (the coupon and its template).
+    pub fn hook(rt: &Runtime, with_coupon: bool, n: usize) -> (f64, f64) {
+        let coupons = baseplate_first_party::first_party()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.manifest.name == "coupons")
+            .unwrap();
+        let grants = Grants::of(
+            coupons
+                .manifest
+                .capabilities
+                .iter()
+                .filter_map(|c| baseplate_runtime::Capability::parse(c.as_str())),
+        );
+        let bytes = match std::env::var("BENCH_COUPONS_WASM") {
+            Ok(path) => std::fs::read(path).unwrap(),
+            Err(_) => coupons.component.to_vec(),
+        };
+        let digest = Runtime::digest(&bytes);
+        let loaded = rt.load(&digest, grants, || Some(bytes.clone())).unwrap();
+        let env = baseplate_runtime::CallEnv {
+            shop_id: "shop_1".into(),
+            currency: "CNY".into(),
+            plugin: "coupons".into(),
+            version: "0.1.0".into(),
+            config: "{}".into(),
+            now: 1_800_000_000_000,
+            seed: 7,
+            order_context: None,
+        };
+        let mut state = MemoryData::default();
+        let mut input = None;
+        if with_coupon {
+            let system = baseplate_runtime::Actor::System;
+            let tpl = act(rt, &loaded, &env, &mut state, system, "create-template", serde_json::json!({
+                "name": "1 off", "discount": { "type": "fixed", "amount": 100 },
+                "validity": { "type": "relative", "days": 30 }, "total_stock": 10
+            }));
+            let member = baseplate_runtime::Actor::Member("mem_1".into());
+            let c = act(rt, &loaded, &env, &mut state, member, "claim", serde_json::json!({ "template_id": tpl["template_id"] }));
+            input = Some(serde_json::json!({ "coupon_ids": [c["coupon_id"]] }).to_string());
+        }
+        let data: Arc<dyn HostData> = Arc::new(state);
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n + 200 {
+            let mut overlay = Overlay::new("shop_1", "coupons", data.clone());
+            let hook = Hook::Price {
+                stage: PriceStage::Coupon,
+                cart: cart(input.clone()),
+            };
+            let t = Instant::now();
+            let r = rt.call(&loaded, &env, hook, &mut overlay);
+            let took = t.elapsed().as_secs_f64() * 1e6;
+            assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+            if i >= 200 {
+                out.push(took);
+            }
+        }
+        p50(out)
+    }
+
+    pub fn run() {
+        let mut limits = Limits::default();
+        if let Some(k) = std::env::var("BENCH_KEEP_RESIDENT").ok().and_then(|k| k.parse().ok()) {
+            limits.memory_keep_resident = k;
+        }
+        let rt = Runtime::new(limits, Some(super::cache_dir())).unwrap();
+        let (bare, bare99) = hook(&rt, false, 20_000);
+        if std::env::var("BENCH_HOOK_ONLY").is_ok() {
+            println!("hook p50 {bare:.1} µs p99 {bare99:.1}");
+            return;
+        }
+        let (two, two99) = hook(&rt, true, 20_000);
+        let (web, web99) = webhook(20_000);
+        println!("\n### Probes (in process, one thread): a pricing hook and its alternatives\n");
+        println!("| probe | p50 µs | p99 µs | target |");
+        println!("|---|---|---|---|");
+        println!("| pricing hook, fresh sandbox, 10-line cart (coupons, no coupon) | {bare:.1} | {bare99:.1} | ≤ 10 µs |");
+        println!("| pricing hook reading two state keys (one coupon) | {two:.1} | {two99:.1} | ≤ 15 µs |");
+        println!("| the same rule as a loopback HTTP webhook (keep-alive) | {web:.1} | {web99:.1} | hook ≥ 20× faster |");
+        println!("\nwebhook ÷ hook: {:.1}× (bare), {:.1}× (two keys)", web / bare, web / two);
+        // Its own runtime, on its own thread (this one is inside the benchmark's runtime).
+        std::thread::spawn(sqlite_probes).join().unwrap();
+    }
+
+    /// The coupon rule as a webhook: a loopback HTTP server computes the same 10-line
+    /// discount from the posted cart JSON; (p50, p99) µs of a keep-alive round trip.
+    fn webhook(n: usize) -> (f64, f64) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            stream.set_nodelay(true).unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut out = stream;
+            loop {
+                let mut len = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap() == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let cart: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let adjustments: Vec<serde_json::Value> = cart["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| serde_json::json!({ "line": l["index"], "amount": 100, "label": "10 off" }))
+                    .collect();
+                let resp = serde_json::to_vec(&adjustments).unwrap();
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    resp.len()
+                )
+                .unwrap();
+                out.write_all(&resp).unwrap();
+            }
+        });
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut w = stream;
+        let body = serde_json::json!({
+            "lines": cart(None).lines.iter().map(|l| serde_json::json!({
+                "index": l.index, "product_id": l.product_id, "sku_id": l.sku_id,
+                "quantity": l.quantity, "unit_price": l.unit_price, "amount": l.amount, "tags": l.tags
+            })).collect::<Vec<_>>()
+        })
+        .to_string();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n + 200 {
+            let t = Instant::now();
+            write!(
+                w,
+                "POST /price HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let mut len = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut resp = vec![0; len];
+            reader.read_exact(&mut resp).unwrap();
+            let _: serde_json::Value = serde_json::from_slice(&resp).unwrap();
+            if i >= 200 {
+                out.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        p50(out)
+    }
+
+    /// The embedded database's own costs: a savepoint and release, and a committed upsert.
+    fn sqlite_probes() {
+        let dir = super::scratch("probe");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = baseplate_store::Db::connect(&format!("sqlite:{}", dir.join("p.db").display()))
+                .await
+                .unwrap();
+            let mut sp = Vec::new();
+            let mut commit = Vec::new();
+            for i in 0..3000 {
+                let t = Instant::now();
+                let mut tx = db.write("probe").await.unwrap();
+                baseplate_store::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+                    .bind(format!("k{}", i % 10))
+                    .bind("v")
+                    .execute(&mut tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                commit.push(t.elapsed().as_secs_f64() * 1e6);
+                let mut tx = db.write("probe").await.unwrap();
+                let t = Instant::now();
+                let s = tx.savepoint().await.unwrap();
+                tx.release(s).await.unwrap();
+                sp.push(t.elapsed().as_secs_f64() * 1e6);
+                drop(tx);
+            }
+            let (sp50, _) = p50(sp);
+            let (c50, c99) = p50(commit);
+            println!("\n| SQLite probe | p50 µs | p99 µs |\n|---|---|---|");
+            println!("| savepoint + release (rusqlite, in the writer's batch) | {sp50:.1} | — |");
+            println!("| begin + 1 upsert + commit, alone (an fsync each, synchronous=FULL) | {c50:.1} | {c99:.1} |");
+        });
+    }
 }

@@ -448,7 +448,7 @@ pub async fn call_stats(tx: &mut Tx, shop: &str) -> Result<Vec<CallStats>> {
         .collect()
 }
 
-/// An installation with the package row it runs (without component bytes).
+/// An installation with the package row it runs (without component bytes or manifest).
 #[derive(Clone, Debug)]
 pub struct InstalledPackage {
     pub installation: Installation,
@@ -464,7 +464,7 @@ pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<Installed
         .collect::<Vec<_>>()
         .join(", ");
     let rows = query(format!(
-        "SELECT {cols}, p.name, p.version AS pversion, p.wit, p.manifest, p.digest, p.publisher_key, p.signature, p.state, \
+        "SELECT {cols}, p.name, p.version AS pversion, p.wit, p.digest, p.publisher_key, p.signature, p.state, \
          p.created_at AS pcreated_at, p.developer_id, p.key_id, p.size, p.state_reason, p.state_changed_at, p.rollout \
          FROM installations i JOIN plugin_packages p ON p.name = i.plugin AND p.version = i.version \
          WHERE i.shop_id = $1 ORDER BY i.plugin"
@@ -480,7 +480,8 @@ pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<Installed
                     name: get_str(r, "name")?,
                     version: get_str(r, "pversion")?,
                     wit: get_str(r, "wit")?,
-                    manifest: get_str(r, "manifest")?,
+                    // Not read here (kilobytes on every checkout): `get_package` has it.
+                    manifest: String::new(),
                     digest: get_str(r, "digest")?,
                     component: Vec::new(),
                     publisher_key: get_str(r, "publisher_key")?,

@@ -30,7 +30,13 @@ const MAX_IDLE_READERS: usize = 32;
 /// operation survives a crash and a power loss. Group commit keeps the fsync cheap per
 /// operation.
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-     PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;";
+     PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000; \
+     PRAGMA mmap_size = 1073741824;";
+
+/// Readers map the file too: after each commit SQLite drops a connection's page cache, and
+/// mapped pages are read in place instead of copied in again with pread.
+const READER_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1; PRAGMA mmap_size = 1073741824;";
 
 pub(crate) struct Sqlite {
     path: PathBuf,
@@ -84,12 +90,36 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.set_prepared_statement_cache_capacity(256);
+    // The query planner stability guarantee: without it, binding a parameter of a cached
+    // join (and a bundled SQLite has STAT4) expires the statement, and every call re-parses
+    // and re-plans it — most of a read's cost.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     if read_only {
-        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;")?;
+        conn.execute_batch(READER_PRAGMAS)?;
     } else {
         conn.execute_batch(PRAGMAS)?;
     }
     Ok(conn)
+}
+
+/// Runs a statement without results through the statement cache (transaction control runs
+/// on every operation; parsing it each time would cost more than running it).
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute().map(drop)
+}
+
+/// Runs `f` where it may block: on a multi-threaded tokio runtime, its other tasks move to
+/// another thread meanwhile; elsewhere it just runs.
+fn block_in_place<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 impl Sqlite {
@@ -156,10 +186,10 @@ impl Sqlite {
         };
         let opened = match batch {
             Some(b) => Ok(b),
-            None => conn.execute_batch("BEGIN IMMEDIATE").map(|()| Batch::new()),
+            None => run(&conn, "BEGIN IMMEDIATE").map(|()| Batch::new()),
         };
         let started = opened.and_then(|b| {
-            conn.prepare_cached("SAVEPOINT op")?.execute([])?;
+            run(&conn, "SAVEPOINT op")?;
             Ok(b)
         });
         match started {
@@ -190,7 +220,7 @@ impl Sqlite {
             Some(c) => c,
             None => open(&self.path, true)?,
         };
-        conn.prepare_cached("BEGIN")?.execute([])?;
+        run(&conn, "BEGIN")?;
         Ok(ReadConn {
             db: self.clone(),
             conn: Some(conn),
@@ -224,10 +254,7 @@ impl WriteConn {
     /// Releases the operation's savepoint into the batch and waits until the batch is
     /// committed.
     pub(crate) async fn commit(mut self) -> Result<()> {
-        let released = self
-            .conn()
-            .prepare_cached("RELEASE op")
-            .and_then(|mut s| s.execute([]).map(drop));
+        let released = run(self.conn(), "RELEASE op");
         if let Err(e) = released {
             // The transaction is gone under us (an I/O error rolls it back): the whole
             // batch is lost, and everyone in it is told.
@@ -264,13 +291,14 @@ impl WriteConn {
         let mut slot = self.writer.slot.lock();
         if members == 0 {
             // Nothing of anyone's is in the transaction: close it.
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = run(&conn, "ROLLBACK");
             batch.finish(Ok(()));
             slot.batch = None;
         } else if must_commit {
-            let r = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+            // The fsync: off the async runtime's thread, so its other tasks move on.
+            let r = block_in_place(|| run(&conn, "COMMIT").map_err(|e| e.to_string()));
             if r.is_err() && !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = run(&conn, "ROLLBACK");
             }
             batch.finish(r);
             slot.batch = None;
@@ -305,9 +333,8 @@ impl Drop for WriteConn {
         if self.conn.is_none() {
             return;
         }
-        let undone = self
-            .conn()
-            .execute_batch("ROLLBACK TO op; RELEASE op")
+        let undone = run(self.conn(), "ROLLBACK TO op")
+            .and_then(|()| run(self.conn(), "RELEASE op"))
             .map_err(|e| e.to_string());
         match undone {
             Ok(()) if !self.conn().is_autocommit() => self.end(),
@@ -355,7 +382,7 @@ impl Drop for ReadConn {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if conn.execute_batch("COMMIT").is_err() && !conn.is_autocommit() {
+        if run(&conn, "COMMIT").is_err() && !conn.is_autocommit() {
             return; // a broken connection is not reused
         }
         let mut readers = self.db.readers.lock();
