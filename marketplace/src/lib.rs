@@ -74,7 +74,7 @@ mod state;
 pub use error::{Error, ManifestError, SignatureError};
 pub use manifest::{
     ActionDecl, ActorKind, Capability, Category, ConfigDecl, EventKind, FailOpenHook, Hooks,
-    LATEST_WIT, Manifest, PriceStage, SUPPORTED_WIT,
+    InputHook, LATEST_WIT, Manifest, PriceStage, SUPPORTED_WIT,
 };
 pub use resolve::resolve;
 pub use review::{CapabilityDiff, Rollout, canary_pick, check_next_version, same_capabilities};

@@ -107,6 +107,21 @@ names! {
     }
 }
 
+names! {
+    /// A checkout hook the host calls only when the buyer passed the plugin an input
+    /// (`hooks.needs_input`): a plugin that does nothing without one (a coupon, a group, a
+    /// bargain) costs a checkout nothing when the buyer does not use it. Spelled like the
+    /// `[hooks]` keys.
+    pub enum InputHook as "input hook" {
+        /// `price` runs only with the buyer's input for this plugin.
+        Price = "price",
+        /// `validate-checkout` runs only with the buyer's input for this plugin.
+        ValidateCheckout = "validate_checkout",
+        /// `order-created` runs only with the buyer's input for this plugin.
+        OrderCreated = "order_created",
+    }
+}
+
 /// A plugin's manifest, `plugin.toml`: who it is, which WIT version it targets, the hooks it
 /// implements and the host capabilities it needs. Build one with [`Manifest::parse`] (or
 /// [`Manifest::from_json`]); both validate it.
@@ -156,6 +171,8 @@ pub struct Hooks {
     pub timers: bool,
     /// Request-path hooks whose failure does not fail the request.
     pub fail_open: Vec<FailOpenHook>,
+    /// Checkout hooks called only when the buyer passed the plugin an input.
+    pub needs_input: Vec<InputHook>,
 }
 
 /// One `[[actions]]` entry.
@@ -236,6 +253,20 @@ impl Manifest {
             if !declared {
                 return Err(invalid(
                     "hooks.fail_open",
+                    format!("lists `{hook}`, but the manifest does not declare that hook"),
+                ));
+            }
+        }
+        check_unique("hooks.needs_input", &hooks.needs_input)?;
+        for hook in &hooks.needs_input {
+            let declared = match hook {
+                InputHook::Price => !hooks.price.is_empty(),
+                InputHook::ValidateCheckout => hooks.validate_checkout,
+                InputHook::OrderCreated => hooks.order_created,
+            };
+            if !declared {
+                return Err(invalid(
+                    "hooks.needs_input",
                     format!("lists `{hook}`, but the manifest does not declare that hook"),
                 ));
             }
@@ -325,6 +356,11 @@ impl Manifest {
     /// Whether a failure of `hook` may be ignored rather than fail the request.
     pub fn fails_open(&self, hook: FailOpenHook) -> bool {
         self.hooks.fail_open.contains(&hook)
+    }
+
+    /// Whether `hook` runs at a checkout where the buyer passed this plugin `has_input`.
+    pub fn runs_without_input(&self, hook: InputHook, has_input: bool) -> bool {
+        has_input || !self.hooks.needs_input.contains(&hook)
     }
 }
 
@@ -666,6 +702,21 @@ capabilities = []
             &format!("name = \"{long}c\""),
         ));
         assert!(e.contains("1 to 64"), "{e}");
+    }
+
+    #[test]
+    fn needs_input_hooks_must_be_declared() {
+        let m = Manifest::parse(&full_with("fail_open = []", "needs_input = [\"price\"]")).unwrap();
+        assert!(!m.runs_without_input(InputHook::Price, false));
+        assert!(m.runs_without_input(InputHook::Price, true));
+        assert!(m.runs_without_input(InputHook::OrderCreated, false));
+        let e = Manifest::parse(&full_with(
+            "fail_open = []",
+            "fail_open = []\nneeds_input = [\"validate_checkout\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`hooks.needs_input`"), "{e}");
     }
 
     #[test]

@@ -417,6 +417,7 @@ struct Hooks {
     events: Vec<String>,
     timers: bool,
     fail_open: Vec<String>,
+    needs_input: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -462,6 +463,7 @@ const EVENTS: &[&str] = &[
 ];
 const ACTORS: &[&str] = &["member", "staff", "system"];
 const FAIL_OPEN: &[&str] = &["price", "validate_checkout"];
+const NEEDS_INPUT: &[&str] = &["price", "validate_checkout", "order_created"];
 
 impl Manifest {
     fn parse(text: &str) -> Manifest {
@@ -497,6 +499,10 @@ impl Manifest {
             .fail_open
             .iter()
             .for_each(|h| one_of("hooks.fail_open", h, FAIL_OPEN));
+        m.hooks
+            .needs_input
+            .iter()
+            .for_each(|h| one_of("hooks.needs_input", h, NEEDS_INPUT));
         for a in &m.actions {
             assert!(
                 !a.actors.is_empty(),
@@ -982,6 +988,10 @@ impl MockHost {
                 .then_some(())
                 .ok_or_else(|| format!("hooks.price does not list the `{name}` stage"))
         });
+        if cart.input.is_none() && self.needs_input("price") {
+            // The host does not call it: the buyer gave this plugin nothing to act on.
+            return Ok(Vec::new());
+        }
         let ctx = self.context_now();
         let adjustments = self.run("price", None, || P::price(&ctx, stage, cart))?;
         if let Err(why) = check_adjustments(cart, &adjustments) {
@@ -1049,9 +1059,22 @@ impl MockHost {
                 .then_some(())
                 .ok_or_else(|| "hooks.validate_checkout is not set".into())
         });
+        if cart.input.is_none() && self.needs_input("validate_checkout") {
+            return Ok(());
+        }
         let ctx = self.context_now();
         self.run("validate_checkout", None, || {
             P::validate_checkout(&ctx, cart)
+        })
+    }
+
+    /// Whether the manifest lists `hook` in `hooks.needs_input` (the host then calls it
+    /// only when the buyer passed the plugin an input).
+    fn needs_input(&self, hook: &str) -> bool {
+        with(|h| {
+            h.manifest
+                .as_ref()
+                .is_some_and(|m| m.hooks.needs_input.iter().any(|x| x == hook))
         })
     }
 
@@ -1083,6 +1106,9 @@ impl MockHost {
                 .then_some(())
                 .ok_or_else(|| "hooks.order_created is not set".into())
         });
+        if input.is_none() && self.needs_input("order_created") {
+            return Ok(Vec::new());
+        }
         self.add_order(order.clone());
         let ctx = self.context_now();
         let result = self.run("order_created", None, || {

@@ -14,7 +14,7 @@ use baseplate_domain::pricing::{ProposedAdjustment, apply_adjustments, totals};
 use baseplate_domain::{
     Money, OrderId, OrderLineId, OrderStatus, PaymentStatus, PriceStage, PricedLine, RefundState,
 };
-use baseplate_marketplace::{FailOpenHook, PriceStage as ManifestStage};
+use baseplate_marketplace::{FailOpenHook, InputHook, PriceStage as ManifestStage};
 use baseplate_runtime::{Cart, CartLine, Hook, HookOutput};
 use baseplate_store::catalog::{self, SkuInfo};
 use baseplate_store::members;
@@ -121,12 +121,16 @@ fn price(
     for stage in PriceStage::ALL {
         for i in 0..s.parts.len() {
             let p = &s.parts[i].installed;
-            if !p.manifest.prices_at(manifest_stage(stage)) {
+            let input = req.plugins.get(p.name()).map(|v| v.to_string());
+            if !p.manifest.prices_at(manifest_stage(stage))
+                || !p
+                    .manifest
+                    .runs_without_input(InputHook::Price, input.is_some())
+            {
                 continue;
             }
             let name = p.name().to_string();
             let fails_open = p.manifest.fails_open(FailOpenHook::Price);
-            let input = req.plugins.get(&name).map(|v| v.to_string());
             let hook = Hook::Price {
                 stage,
                 cart: cart(req, &lines, tags, input.clone()),
@@ -161,6 +165,21 @@ fn price(
         }
     }
     Ok(lines)
+}
+
+/// Whether `p` has a hook that runs for this request (at quote time, only pricing runs):
+/// plugins that sit out cost no sandbox trip at all.
+fn takes_part(p: &Installed, req: &CheckoutRequest, quote_only: bool) -> bool {
+    let m = &p.manifest;
+    let has_input = req.plugins.contains_key(p.name());
+    let prices = !m.hooks.price.is_empty() && m.runs_without_input(InputHook::Price, has_input);
+    if quote_only {
+        return prices;
+    }
+    prices
+        || (m.hooks.validate_checkout
+            && m.runs_without_input(InputHook::ValidateCheckout, has_input))
+        || (m.hooks.order_created && m.runs_without_input(InputHook::OrderCreated, has_input))
 }
 
 /// What the plugins made of a checkout.
@@ -247,7 +266,8 @@ impl Platform {
     /// Prices a cart without creating anything.
     pub async fn quote(&self, shop: &str, req: CheckoutRequest) -> Result<Quote> {
         self.check_request(&req)?;
-        let snap = self.snapshot(shop, &req).await?;
+        let mut snap = self.snapshot(shop, &req).await?;
+        snap.plugins.retain(|p| takes_part(p, &req, true));
         let lines = if snap.plugins.is_empty() {
             snap.lines
         } else {
@@ -301,7 +321,8 @@ impl Platform {
         let seed = random_seed();
         let mut attempt = 0u32;
         loop {
-            let snap = self.snapshot(shop, &req).await?;
+            let mut snap = self.snapshot(shop, &req).await?;
+            snap.plugins.retain(|p| takes_part(p, &req, false));
             let names: Vec<String> = snap.plugins.iter().map(|p| p.name().to_string()).collect();
             let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let _hot = self.hot_guards(shop, &name_refs, attempt).await;
@@ -566,12 +587,16 @@ fn plan_with_plugins(
     let priced = price(s, req, lines, tags)?;
     for i in 0..s.parts.len() {
         let p = &s.parts[i].installed;
-        if !p.manifest.hooks.validate_checkout {
+        let input = req.plugins.get(p.name()).map(|v| v.to_string());
+        if !p.manifest.hooks.validate_checkout
+            || !p
+                .manifest
+                .runs_without_input(InputHook::ValidateCheckout, input.is_some())
+        {
             continue;
         }
         let name = p.name().to_string();
         let fails_open = p.manifest.fails_open(FailOpenHook::ValidateCheckout);
-        let input = req.plugins.get(&name).map(|v| v.to_string());
         let hook = Hook::ValidateCheckout(cart(req, &priced, tags, input.clone()));
         match s.call(i, hook) {
             Ok(_) => {}
@@ -588,11 +613,15 @@ fn plan_with_plugins(
     let mut attributes = Vec::new();
     for i in 0..s.parts.len() {
         let p = &s.parts[i].installed;
-        if !p.manifest.hooks.order_created {
+        let input = req.plugins.get(p.name()).map(|v| v.to_string());
+        if !p.manifest.hooks.order_created
+            || !p
+                .manifest
+                .runs_without_input(InputHook::OrderCreated, input.is_some())
+        {
             continue;
         }
         let name = p.name().to_string();
-        let input = req.plugins.get(&name).map(|v| v.to_string());
         let hook = Hook::OrderCreated {
             order: order.clone(),
             input,

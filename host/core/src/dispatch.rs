@@ -19,6 +19,9 @@ pub(crate) struct Participant {
     pub installed: Installed,
     loaded: std::result::Result<Arc<LoadedPlugin>, String>,
     pub overlay: Overlay,
+    /// The plugin's instance in this operation, shared by its hooks (never kept longer).
+    /// In a mutex only so a session can be shared (`Sync`) once its hooks have run.
+    warm: std::sync::Mutex<Option<baseplate_runtime::Warm>>,
 }
 
 /// One plugin call, as recorded for the merchant and the metrics.
@@ -142,7 +145,10 @@ impl Session {
             seed,
             order_context: self.order_context.clone(),
         };
-        let result = self.runtime.call(&loaded, &env, hook, &mut p.overlay);
+        let warm = p.warm.get_mut().unwrap_or_else(|e| e.into_inner());
+        let result = self
+            .runtime
+            .call_in(&loaded, &env, hook, &mut p.overlay, warm);
         let outcome = match result.outcome {
             Ok(out) => Ok(out),
             Err(CallError::Plugin(e)) => Err(CallFailure::Refused(e)),
@@ -192,6 +198,7 @@ impl Platform {
                 overlay: Overlay::new(shop, p.name(), data),
                 installed: p,
                 loaded,
+                warm: std::sync::Mutex::new(None),
             });
         }
         Ok(Session {
@@ -243,6 +250,10 @@ impl Platform {
         self.runtime
             .sandboxed(&shop, move || {
                 let out = job(&mut session);
+                // Instances live for the operation's hooks only.
+                for p in &mut session.parts {
+                    *p.warm.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+                }
                 (session, out)
             })
             .await

@@ -445,13 +445,29 @@ impl Runtime {
     /// Runs one hook now, on this thread, with `overlay` as the operation's view of the
     /// shop: the hook's reads go through it and its effects are added to it (or, if the
     /// call fails, undone). Returns within the deadline plus a millisecond or two, whatever
-    /// the guest does.
+    /// the guest does. A fresh instance each time; see `call_in` to let the hooks of one
+    /// operation share one.
     pub fn call(
         &self,
         plugin: &LoadedPlugin,
         env: &CallEnv,
         hook: Hook,
         overlay: &mut Overlay,
+    ) -> CallResult {
+        self.call_in(plugin, env, hook, overlay, &mut None)
+    }
+
+    /// `call`, reusing the instance in `warm` if it is this plugin's (the several hooks of
+    /// one operation for one plugin and shop: invariant 2 allows it, and a checkout then
+    /// instantiates each plugin once). The instance is kept in `warm` after a call that
+    /// ended cleanly and dropped after any failure; never keep a `Warm` past the operation.
+    pub fn call_in(
+        &self,
+        plugin: &LoadedPlugin,
+        env: &CallEnv,
+        hook: Hook,
+        overlay: &mut Overlay,
+        warm: &mut Option<Warm>,
     ) -> CallResult {
         let started = Instant::now();
         let hook_name = hook.name();
@@ -467,14 +483,76 @@ impl Runtime {
             };
         }
         let mark = overlay.mark();
-        let sandbox = Sandbox::new(
-            env.clone(),
-            std::mem::replace(overlay, placeholder_overlay()),
-            &self.limits,
-            hook_name,
-            hook.read_only(),
-            started,
-        );
+        let view = std::mem::replace(overlay, placeholder_overlay());
+        let (mut store, inst) = match warm.take() {
+            Some(w) if w.digest == plugin.digest => {
+                let mut store = w.store;
+                store.data_mut().reset(
+                    env.clone(),
+                    view,
+                    &self.limits,
+                    hook_name,
+                    hook.read_only(),
+                    started,
+                );
+                store.set_epoch_deadline(1);
+                (store, Some(w.inst))
+            }
+            _ => {
+                let sandbox = Sandbox::new(
+                    env.clone(),
+                    view,
+                    &self.limits,
+                    hook_name,
+                    hook.read_only(),
+                    started,
+                );
+                (self.new_store(sandbox), None)
+            }
+        };
+        let raw = match inst {
+            Some(inst) => Ok(inst),
+            None => instantiate(&plugin.pre, &mut store),
+        }
+        .and_then(|inst| invoke(&inst, &mut store, env, hook).map(|out| (inst, out)));
+        let sandbox = store.data_mut();
+        if sandbox.demoted {
+            pool::restore();
+            sandbox.demoted = false;
+        }
+        sandbox.flush_output();
+        *overlay = std::mem::replace(&mut sandbox.overlay, placeholder_overlay());
+        let logs = std::mem::take(&mut sandbox.logs);
+        let (outcome, inst) = match raw {
+            // A refusal the host made for the plugin (a quota) wins over what the guest
+            // returned after it.
+            Ok((_, _)) if sandbox.refusal.is_some() => (
+                Err(CallError::Plugin(sandbox.refusal.take().expect("checked"))),
+                None,
+            ),
+            Ok((inst, Ok(out))) => (check_output(out, self.limits.max_io_bytes), Some(inst)),
+            Ok((inst, Err(plugin_error))) => (Err(CallError::Plugin(plugin_error)), Some(inst)),
+            Err(e) => (Err(sandbox.classify(e)), None),
+        };
+        if outcome.is_err() {
+            overlay.undo(mark);
+        }
+        // An instance that trapped, or broke a rule, is not called again.
+        if let (Some(inst), Ok(_) | Err(CallError::Plugin(_))) = (inst, &outcome) {
+            *warm = Some(Warm {
+                store,
+                inst,
+                digest: plugin.digest.clone(),
+            });
+        }
+        CallResult {
+            outcome,
+            logs,
+            duration: started.elapsed(),
+        }
+    }
+
+    fn new_store(&self, sandbox: Sandbox) -> Store<Sandbox> {
         let mut store = Store::new(&self.engine, sandbox);
         store.limiter(|s| &mut s.caps);
         store.set_epoch_deadline(1);
@@ -489,32 +567,33 @@ impl Runtime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let raw = run_hook(&plugin.pre, &mut store, env, hook);
-        let mut sandbox = store.into_data();
-        if sandbox.demoted {
-            pool::restore();
-        }
-        sandbox.flush_output();
-        *overlay = std::mem::replace(&mut sandbox.overlay, placeholder_overlay());
-        let outcome = match raw {
-            // A refusal the host made for the plugin (a quota) wins over what the guest
-            // returned after it.
-            Ok(_) if sandbox.refusal.is_some() => {
-                Err(CallError::Plugin(sandbox.refusal.take().expect("checked")))
-            }
-            Ok(Ok(out)) => check_output(out, self.limits.max_io_bytes),
-            Ok(Err(plugin_error)) => Err(CallError::Plugin(plugin_error)),
-            Err(e) => Err(sandbox.classify(e)),
-        };
-        if outcome.is_err() {
-            overlay.undo(mark);
-        }
-        CallResult {
-            outcome,
-            logs: std::mem::take(&mut sandbox.logs),
-            duration: started.elapsed(),
-        }
+        store
     }
+}
+
+/// An instance kept between the hooks of one operation (see `Runtime::call_in`).
+pub struct Warm {
+    store: Store<Sandbox>,
+    inst: Inst,
+    digest: String,
+}
+
+enum Inst {
+    V0_1(v0_1::Plugin),
+    V0_2(v0_2::Plugin),
+}
+
+fn instantiate(pre: &Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Inst> {
+    Ok(match pre {
+        Pre::V0_1(pre) => Inst::V0_1(
+            pre.instantiate(&mut *store)
+                .map_err(|e| e.context(Instantiating))?,
+        ),
+        Pre::V0_2(pre) => Inst::V0_2(
+            pre.instantiate(&mut *store)
+                .map_err(|e| e.context(Instantiating))?,
+        ),
+    })
 }
 
 /// A core module (not a component) starts with the same magic but layer 0 / version 1.
@@ -524,18 +603,15 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
 
 type HookResult = Result<HookOutput, PluginError>;
 
-fn run_hook(
-    pre: &Pre,
+fn invoke(
+    inst: &Inst,
     store: &mut Store<Sandbox>,
     env: &CallEnv,
     hook: Hook,
 ) -> wasmtime::Result<HookResult> {
-    match pre {
-        Pre::V0_2(pre) => {
+    match inst {
+        Inst::V0_2(instance) => {
             use convert::v0_2 as c;
-            let instance = pre
-                .instantiate(&mut *store)
-                .map_err(|e| e.context(Instantiating))?;
             let hooks = instance.baseplate_plugin_hooks();
             let ctx = c::context(env);
             let out = match hook {
@@ -582,11 +658,8 @@ fn run_hook(
             };
             Ok(out)
         }
-        Pre::V0_1(pre) => {
+        Inst::V0_1(instance) => {
             use convert::v0_1 as c;
-            let instance = pre
-                .instantiate(&mut *store)
-                .map_err(|e| e.context(Instantiating))?;
             let hooks = instance.baseplate_plugin_hooks();
             let ctx = c::context(env);
             let out = match hook {

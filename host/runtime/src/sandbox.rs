@@ -172,6 +172,35 @@ impl Sandbox {
         }
     }
 
+    /// Makes a kept instance's state ready for the next hook of the same operation: a new
+    /// call's clock, budgets and seed; the guest's resources (stdout handles its `std` may
+    /// have cached) stay in the table.
+    pub(crate) fn reset(
+        &mut self,
+        env: CallEnv,
+        overlay: Overlay,
+        limits: &Limits,
+        hook: &'static str,
+        read_only: bool,
+        started: Instant,
+    ) {
+        self.rng = env.seed ^ 0x9E37_79B9_7F4A_7C15;
+        self.env = env;
+        self.overlay = overlay;
+        self.caps.hit = None;
+        self.host_calls = 0;
+        self.started = started;
+        self.until = started + limits.deadline;
+        self.read_only = read_only;
+        self.hook = hook;
+        self.logs.clear();
+        self.pending_output.clear();
+        self.violation = None;
+        self.refusal = None;
+        self.data_error = None;
+        self.demoted = false;
+    }
+
     pub(crate) fn out_of_time(&self) -> bool {
         Instant::now() >= self.until
     }
