@@ -915,6 +915,50 @@ impl Actor {
         self.member_id()
             .ok_or_else(|| PluginError::refused(format!("only a member can {what}")))
     }
+
+    /// The member an action is for: a member acts for themselves (naming nobody, or
+    /// themselves); staff and the platform name one with `named` (usually the input's
+    /// `member_id`), who must be a member of this shop. Needs the `shop-data` capability
+    /// for staff calls.
+    ///
+    /// # Errors
+    /// [`PluginError::Refused`] when a member names someone else,
+    /// [`PluginError::Invalid`] when staff name nobody, [`PluginError::NotFound`] when
+    /// staff name someone who is not a member of this shop.
+    ///
+    /// ```
+    /// # use baseplate_sdk::{Actor, testing};
+    /// let host = testing::MockHost::install();
+    /// host.add_member(testing::member("m_1"));
+    /// let staff = Actor::Staff("key_1".into());
+    /// assert_eq!(staff.member_for(Some("m_1".into())).unwrap(), "m_1");
+    /// assert_eq!(
+    ///     staff.member_for(Some("m_404".into())).unwrap_err().message(),
+    ///     "member m_404 is not a member of this shop"
+    /// );
+    /// assert_eq!(Actor::Member("m_2".into()).member_for(None).unwrap(), "m_2");
+    /// assert!(Actor::Member("m_2".into()).member_for(Some("m_1".into())).is_err());
+    /// ```
+    pub fn member_for(&self, named: Option<String>) -> Result<String> {
+        match (self, named) {
+            (Actor::Member(me), None) => Ok(me.clone()),
+            (Actor::Member(me), Some(other)) if *me == other => Ok(other),
+            (Actor::Member(_), Some(_)) => {
+                Err(PluginError::refused("members can only act for themselves"))
+            }
+            (_, Some(member)) => {
+                if shop::member(&member).is_none() {
+                    return Err(PluginError::not_found(format!(
+                        "member {member} is not a member of this shop"
+                    )));
+                }
+                Ok(member)
+            }
+            (_, None) => Err(PluginError::invalid(
+                "`member_id` is required when staff act for a member",
+            )),
+        }
+    }
 }
 
 /// Reads the merchant's configuration from `ctx` into `T`. An empty config reads as `{}`.

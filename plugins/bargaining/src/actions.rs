@@ -403,21 +403,7 @@ fn my_bargains(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["member_id", "activity_id"])?;
     let named = f.get("member_id", "a member id", text(64))?;
     let activity = f.get("activity_id", "an activity id", text(64))?;
-    let member_id = match (actor, named) {
-        (Actor::Member(me), None) => me.clone(),
-        (Actor::Member(me), Some(other)) if *me == other => other,
-        (Actor::Member(_), Some(_)) => {
-            return Err(PluginError::refused(
-                "members can only list their own bargains",
-            ));
-        }
-        (_, Some(member)) => member,
-        (_, None) => {
-            return Err(PluginError::invalid(
-                "`member_id` is required when staff list a member's bargains",
-            ));
-        }
-    };
+    let member_id = actor.member_for(named)?;
     let prefix = member_index_key(&member_id, "");
     let mut bargains = Vec::new();
     for (key, _) in state::scan_all(&prefix) {

@@ -874,14 +874,21 @@ fn my_bargains_and_get_bargain() {
     assert_eq!(filtered["bargains"].as_array().unwrap().len(), 1);
     assert_refused(
         act(&member("m2"), "my-bargains", json!({ "member_id": "m1" })),
-        "only list their own",
+        "only act for themselves",
     );
     assert_invalid(
         act(&staff(), "my-bargains", json!({})),
         "`member_id` is required",
     );
+    MockHost::current().add_member(testing::member("m1"));
     let theirs = act(&staff(), "my-bargains", json!({ "member_id": "m1" })).unwrap();
     assert_eq!(theirs, mine);
+    // Staff naming someone who is not a member get a 404, not an empty list.
+    let ghost = act(&staff(), "my-bargains", json!({ "member_id": "m_ghost" })).unwrap_err();
+    assert!(
+        ghost.message().contains("not a member of this shop"),
+        "{ghost:?}"
+    );
     // Anyone in the shop may look at a bargain (a friend opening the share link).
     let seen = act(&member("f1"), "get-bargain", json!({ "bargain_id": b1 })).unwrap();
     assert_eq!(seen["member_id"], "m1");

@@ -259,26 +259,10 @@ fn disable_template(id: &str) -> Result<Value> {
     template.view()
 }
 
-/// The member an action is for: a member acts for themselves; staff (or the platform) name
-/// one with `member_id`.
-fn member_for(actor: &Actor, named: Option<String>) -> Result<String> {
-    match (actor, named) {
-        (Actor::Member(me), None) => Ok(me.clone()),
-        (Actor::Member(me), Some(other)) if *me == other => Ok(other),
-        (Actor::Member(_), Some(_)) => {
-            Err(PluginError::refused("members can only act for themselves"))
-        }
-        (_, Some(member)) => Ok(member),
-        (_, None) => Err(PluginError::invalid(
-            "`member_id` is required when staff act for a member",
-        )),
-    }
-}
-
 fn claim(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["template_id", "member_id"])?;
     let template_id = f.req("template_id", "a template id", text(64))?;
-    let member_id = member_for(actor, f.get("member_id", "a member id", text(64))?)?;
+    let member_id = actor.member_for(f.get("member_id", "a member id", text(64))?)?;
 
     // The host runs one call of this plugin per shop at a time, so this check-then-write
     // cannot interleave with another claim: the last unit is issued once.
@@ -346,7 +330,7 @@ fn claim(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
 
 fn list_coupons(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["member_id"])?;
-    let member_id = member_for(actor, f.get("member_id", "a member id", text(64))?)?;
+    let member_id = actor.member_for(f.get("member_id", "a member id", text(64))?)?;
     let prefix = member_index_key(&member_id, "");
     let mut coupons = Vec::new();
     for (key, _) in state::scan_all(&prefix) {

@@ -308,6 +308,19 @@ fn claim_rules_for_actors_and_templates() {
         act(&staff(), "claim", json!({ "template_id": tpl })),
         "`member_id` is required",
     );
+    let ghost = act(
+        &staff(),
+        "claim",
+        json!({ "template_id": tpl, "member_id": "m7" }),
+    );
+    assert!(
+        ghost
+            .unwrap_err()
+            .message()
+            .contains("not a member of this shop"),
+        "staff cannot grant a coupon to someone who is not a member"
+    );
+    host.add_member(testing::member("m7"));
     let out = act(
         &staff(),
         "claim",
@@ -761,6 +774,7 @@ fn list_coupons_shows_computed_status() {
     ] {
         assert!(statuses.contains(&(id.as_str(), status)), "{statuses:?}");
     }
+    MockHost::current().add_member(testing::member("m2"));
     let theirs = act(&staff(), "list-coupons", json!({ "member_id": "m2" })).unwrap();
     assert_eq!(theirs["coupons"].as_array().unwrap().len(), 1);
     assert_invalid(

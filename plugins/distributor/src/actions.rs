@@ -33,22 +33,6 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
     to_json(&output)
 }
 
-/// The member a read is for: a member reads their own; staff (or the platform) name one
-/// with `member_id`.
-fn member_for(actor: &Actor, named: Option<String>) -> Result<String> {
-    match (actor, named) {
-        (Actor::Member(me), None) => Ok(me.clone()),
-        (Actor::Member(me), Some(other)) if *me == other => Ok(other),
-        (Actor::Member(_), Some(_)) => Err(PluginError::refused(
-            "members can only see their own distributor account",
-        )),
-        (_, Some(member)) => Ok(member),
-        (_, None) => Err(PluginError::invalid(
-            "`member_id` is required when staff look at a member",
-        )),
-    }
-}
-
 fn distributor_view(d: &Distributor) -> Result<Value> {
     Ok(json!({
         "member_id": d.member_id,
@@ -259,7 +243,7 @@ fn balances(member: &str) -> Value {
 
 fn me(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["member_id"])?;
-    let member = member_for(actor, f.get("member_id", "a member id", id)?)?;
+    let member = actor.member_for(f.get("member_id", "a member id", id)?)?;
     f.finish()?;
     let config = Config::from_ctx(ctx)?;
     let distributor = match Distributor::load(&member)? {
@@ -284,7 +268,7 @@ fn me(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
 fn my_commissions(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     const ALLOWED: &[&str] = &["member_id", "limit", "after"];
     let mut f = Fields::parse(input, ALLOWED)?;
-    let member = member_for(actor, f.get("member_id", "a member id", id)?)?;
+    let member = actor.member_for(f.get("member_id", "a member id", id)?)?;
     let (limit, after) = page(&mut f)?;
     f.finish()?;
     let prefix = earning_key(&member, "");

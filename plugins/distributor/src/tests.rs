@@ -1081,11 +1081,16 @@ fn me_and_my_commissions_are_private_to_the_member_and_open_to_staff() {
             "my-commissions",
             json!({"member_id": "b"}),
         ),
-        "only see their own",
+        "only act for themselves",
     );
     assert_refused(
         act(&member("buyer"), "me", json!({"member_id": "b"})),
-        "only see their own",
+        "only act for themselves",
+    );
+    let ghost = act(&staff(), "me", json!({"member_id": "ghost"})).unwrap_err();
+    assert!(
+        ghost.message().contains("not a member of this shop"),
+        "{ghost:?}"
     );
     assert_invalid(act(&staff(), "me", json!({})), "`member_id` is required");
     let me = act(&staff(), "me", json!({"member_id": "b"})).unwrap();

@@ -7,9 +7,7 @@ use crate::fields::{Fields, int_in, text};
 use crate::model::{
     Binding, Employee, EmployeeStatus, Outlet, Stats, Via, code_key, emp_bind_key, new_code, new_id,
 };
-use baseplate_sdk::{
-    Actor, CallContext, Party, PluginError, Result, ledger, log, shop, state, to_json,
-};
+use baseplate_sdk::{Actor, CallContext, Party, PluginError, Result, ledger, log, state, to_json};
 use serde_json::{Value, json};
 
 /// `list-bindings` returns at most this many per page unless asked for fewer.
@@ -52,29 +50,6 @@ pub fn handle(ctx: &CallContext, actor: &Actor, name: &str, input: &str) -> Resu
         _ => return Err(PluginError::unknown_action(name)),
     };
     to_json(&output)
-}
-
-/// The member an action is for: a member acts for themselves; staff (or the platform) name
-/// one with `member_id`, who must be a member of the shop.
-fn member_for(actor: &Actor, named: Option<String>) -> Result<String> {
-    match (actor, named) {
-        (Actor::Member(me), None) => Ok(me.clone()),
-        (Actor::Member(me), Some(other)) if *me == other => Ok(other),
-        (Actor::Member(_), Some(_)) => {
-            Err(PluginError::refused("members can only act for themselves"))
-        }
-        (_, Some(member)) => {
-            if shop::member(&member).is_none() {
-                return Err(PluginError::not_found(format!(
-                    "member {member} is not a member of this shop"
-                )));
-            }
-            Ok(member)
-        }
-        (_, None) => Err(PluginError::invalid(
-            "`member_id` is required when staff act for a member",
-        )),
-    }
 }
 
 fn create_outlet(ctx: &CallContext, input: &str) -> Result<Value> {
@@ -198,7 +173,7 @@ fn bind(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
             Employee::load(&id)?
         }
     };
-    let member_id = member_for(actor, f.get("member_id", "a member id", text(64))?)?;
+    let member_id = actor.member_for(f.get("member_id", "a member id", text(64))?)?;
     f.finish()?;
     let (decision, binding) = binding::bind(&config, ctx.now, &member_id, &employee, via)?;
     if let Decision::Keep(reason) = decision {
@@ -209,7 +184,7 @@ fn bind(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
 
 fn my_binding(ctx: &CallContext, actor: &Actor, input: &str) -> Result<Value> {
     let mut f = Fields::parse(input, &["member_id"])?;
-    let member_id = member_for(actor, f.get("member_id", "a member id", text(64))?)?;
+    let member_id = actor.member_for(f.get("member_id", "a member id", text(64))?)?;
     let Some(binding) = Binding::load(&member_id)? else {
         return Ok(json!({ "binding": null }));
     };
