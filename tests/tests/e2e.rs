@@ -17,6 +17,7 @@ mod e2e {
     pub mod payments;
     pub mod registry;
     pub mod registry_refusals;
+    pub mod runtime;
     pub mod split_coupons;
     pub mod store_binding;
 }

@@ -487,3 +487,234 @@ impl Overlay {
         Ok(Some(base + own))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Quota;
+    use crate::data::MemoryData;
+    use std::time::Duration;
+
+    fn until() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    fn entry(value: &str, version: i64) -> Entry {
+        Entry {
+            value: value.as_bytes().to_vec(),
+            version,
+        }
+    }
+
+    fn data(keys: &[(&str, &str, i64)]) -> MemoryData {
+        let mut d = MemoryData::default();
+        for (k, v, ver) in keys {
+            d.state.insert(k.to_string(), entry(v, *ver));
+        }
+        d
+    }
+
+    fn overlay(d: MemoryData) -> Overlay {
+        Overlay::new("shop_1", "p", Arc::new(d))
+    }
+
+    fn order(id: &str, version: i64) -> Order {
+        use baseplate_domain::{OrderStatus, PaymentStatus, RefundState};
+        Order {
+            id: id.into(),
+            shop_id: "shop_1".into(),
+            member_id: None,
+            status: OrderStatus::PendingPayment,
+            payment_status: PaymentStatus::Unpaid,
+            refund_state: RefundState::None,
+            close_reason: None,
+            hold: false,
+            currency: "CNY".into(),
+            original_amount: 0,
+            discount: 0,
+            payable_amount: 0,
+            paid_amount: 0,
+            refunded_amount: 0,
+            attributes: vec![],
+            plugin_inputs: BTreeMap::new(),
+            created_at: 0,
+            expires_at: 0,
+            paid_at: None,
+            closed_at: None,
+            lines: vec![],
+            version,
+        }
+    }
+
+    #[test]
+    fn reads_record_the_version_they_saw_and_writes_stay_in_memory() {
+        let d = data(&[("a", "1", 7)]);
+        let mut o = overlay(d.clone());
+        assert_eq!(o.get("a", until()).unwrap(), Some(b"1".to_vec()));
+        assert_eq!(o.get("missing", until()).unwrap(), None);
+        o.set("a", b"2".to_vec());
+        // Read-your-writes, and the read keeps the version it first saw.
+        assert_eq!(o.get("a", until()).unwrap(), Some(b"2".to_vec()));
+        let e = o.effects();
+        assert_eq!(e.state_reads.get("a"), Some(&7));
+        assert_eq!(e.state_reads.get("missing"), Some(&ABSENT));
+        assert_eq!(e.state_writes.get("a"), Some(&Some(b"2".to_vec())));
+        // The data behind the overlay is untouched: nothing is written until commit.
+        assert_eq!(d.state["a"].value, b"1");
+        assert!(!e.writes_nothing());
+    }
+
+    #[test]
+    fn a_failed_call_is_undone_but_its_reads_stay() {
+        let mut o = overlay(data(&[("a", "1", 3)]));
+        o.set("kept", b"x".to_vec());
+        let mark = o.mark();
+        assert_eq!(o.get("a", until()).unwrap(), Some(b"1".to_vec()));
+        o.set("a", b"2".to_vec());
+        o.schedule("t", 10, vec![]);
+        o.undo(mark);
+        let e = o.effects();
+        assert!(e.state_writes.contains_key("kept"));
+        assert!(!e.state_writes.contains_key("a"));
+        assert!(e.timers.is_empty());
+        assert_eq!(e.state_reads.get("a"), Some(&3));
+    }
+
+    #[test]
+    fn scans_merge_own_writes_and_hide_own_deletes() {
+        let mut o = overlay(data(&[
+            ("k/1", "a", 1),
+            ("k/2", "b", 1),
+            ("k/3", "c", 1),
+            ("z", "", 1),
+        ]));
+        o.delete("k/2", until()).unwrap();
+        o.set("k/4", b"d".to_vec());
+        o.set("other", b"e".to_vec());
+        let page: Vec<String> = o
+            .scan("k/", None, 10, until())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(page, ["k/1", "k/3", "k/4"]);
+        // A limited page asks the store for one more row per deleted key in range, so the
+        // page is still full.
+        let page = o.scan("k/", None, 2, until()).unwrap();
+        assert_eq!(page.len(), 2);
+        assert_eq!(o.effects().scans.last().unwrap().limit, 3);
+    }
+
+    #[test]
+    fn a_written_key_past_a_full_page_waits_for_its_page() {
+        let mut o = overlay(data(&[("k/1", "a", 1), ("k/2", "b", 1)]));
+        o.set("k/9", b"z".to_vec());
+        let page: Vec<String> = o
+            .scan("k/", None, 2, until())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(page, ["k/1", "k/2"]);
+        let next: Vec<String> = o
+            .scan("k/", Some("k/2"), 2, until())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(next, ["k/9"]);
+    }
+
+    #[test]
+    fn projected_usage_counts_pending_writes_exactly() {
+        let mut d = data(&[("a", "12345", 1)]);
+        d.timers.insert("t1".into(), 100);
+        let mut o = overlay(d);
+        let quota = Quota::default();
+        o.get("a", until()).unwrap();
+        o.set("a", b"1".to_vec()); // 4 bytes smaller
+        o.set("b", b"xy".to_vec()); // a new key: 1 + 2 bytes
+        o.cancel("t1", until()).unwrap();
+        o.schedule("t2", 5, vec![]);
+        o.schedule("t3", 5, vec![]);
+        let u = o.projected_usage(&quota, until()).unwrap();
+        assert_eq!(u.state_keys, 2);
+        assert_eq!(u.state_bytes, (1 + 5) - 4 + 3);
+        assert_eq!(u.timers, 2);
+    }
+
+    #[test]
+    fn near_the_quota_blind_writes_are_looked_up_before_refusing() {
+        // Overwriting an existing key without reading it first must not count as a new
+        // key when the shop is exactly at its quota.
+        let d = data(&[("a", "1", 1), ("b", "1", 1)]);
+        let mut o = overlay(d);
+        let quota = Quota {
+            state_keys: 2,
+            ..Quota::default()
+        };
+        o.set("a", b"2".to_vec());
+        let u = o.projected_usage(&quota, until()).unwrap();
+        assert_eq!(u.state_keys, 2);
+        assert_eq!(o.effects().state_reads.get("a"), Some(&1));
+        o.set("c", b"3".to_vec());
+        assert_eq!(o.projected_usage(&quota, until()).unwrap().state_keys, 3);
+    }
+
+    #[test]
+    fn balances_and_points_count_the_operations_own_changes() {
+        let mut d = MemoryData::default();
+        let party = Party::Member("m1".into());
+        d.balances.push((party.clone(), "commission".into(), 1_000));
+        d.members.push(baseplate_store::members::Member {
+            id: "m1".into(),
+            shop_id: "shop_1".into(),
+            name: "m1".into(),
+            phone: None,
+            level: 1,
+            points: 0,
+            tags: vec![],
+            inviter_id: None,
+            paid_orders: 0,
+            joined_at: 0,
+        });
+        let mut o = overlay(d);
+        o.effects.postings.push(PostingIntent {
+            id: "p".into(),
+            memo: "m".into(),
+            entries: vec![LedgerEntry {
+                party: party.clone(),
+                account: "commission".into(),
+                amount: baseplate_domain::Money(500),
+                available_at: Some(i64::MAX),
+            }],
+            order_id: None,
+        });
+        assert_eq!(
+            o.balance(&party, "commission", 0, until()).unwrap(),
+            (1_500, 1_000)
+        );
+        assert_eq!(o.effects().balance_reads[0].seen, (1_000, 1_000));
+        o.effects.points.push(PointsIntent {
+            id: "x".into(),
+            member_id: "m1".into(),
+            delta: 30,
+            reason: "r".into(),
+            reference: None,
+        });
+        assert_eq!(o.points("m1", until()).unwrap(), Some(30));
+        assert_eq!(o.points("ghost", until()).unwrap(), None);
+    }
+
+    #[test]
+    fn orders_being_created_are_visible_and_stored_ones_record_their_version() {
+        let mut d = MemoryData::default();
+        d.orders.push(order("o_stored", 4));
+        let mut o = overlay(d);
+        o.add_local_order(order("o_new", 0));
+        assert!(o.order("o_new", until()).unwrap().is_some());
+        assert!(o.effects().order_reads.is_empty());
+        assert!(o.order("o_stored", until()).unwrap().is_some());
+        assert_eq!(o.effects().order_reads.get("o_stored"), Some(&4));
+    }
+}

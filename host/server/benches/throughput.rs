@@ -563,7 +563,7 @@ async fn fresh_pg(admin: &str) -> anyhow::Result<String> {
 mod probes {
     use baseplate_domain::PriceStage;
     use baseplate_runtime::{
-        Cart, CartLine, Grants, Hook, Limits, MemoryData, Overlay, Runtime, HostData,
+        Cart, CartLine, Grants, Hook, HostData, Limits, MemoryData, Overlay, Runtime,
     };
     use baseplate_store::state::Entry;
     use std::sync::Arc;
@@ -616,7 +616,13 @@ mod probes {
         for (k, v) in overlay.into_effects().state_writes {
             match v {
                 Some(v) => {
-                    data.state.insert(k, Entry { value: v, version: 1 });
+                    data.state.insert(
+                        k,
+                        Entry {
+                            value: v,
+                            version: 1,
+                        },
+                    );
                 }
                 None => {
                     data.state.remove(&k);
@@ -661,12 +667,28 @@ mod probes {
         let mut input = None;
         if with_coupon {
             let system = baseplate_runtime::Actor::System;
-            let tpl = act(rt, &loaded, &env, &mut state, system, "create-template", serde_json::json!({
-                "name": "1 off", "discount": { "type": "fixed", "amount": 100 },
-                "validity": { "type": "relative", "days": 30 }, "total_stock": 10
-            }));
+            let tpl = act(
+                rt,
+                &loaded,
+                &env,
+                &mut state,
+                system,
+                "create-template",
+                serde_json::json!({
+                    "name": "1 off", "discount": { "type": "fixed", "amount": 100 },
+                    "validity": { "type": "relative", "days": 30 }, "total_stock": 10
+                }),
+            );
             let member = baseplate_runtime::Actor::Member("mem_1".into());
-            let c = act(rt, &loaded, &env, &mut state, member, "claim", serde_json::json!({ "template_id": tpl["template_id"] }));
+            let c = act(
+                rt,
+                &loaded,
+                &env,
+                &mut state,
+                member,
+                "claim",
+                serde_json::json!({ "template_id": tpl["template_id"] }),
+            );
             input = Some(serde_json::json!({ "coupon_ids": [c["coupon_id"]] }).to_string());
         }
         let data: Arc<dyn HostData> = Arc::new(state);
@@ -690,7 +712,10 @@ mod probes {
 
     pub fn run() {
         let mut limits = Limits::default();
-        if let Some(k) = std::env::var("BENCH_KEEP_RESIDENT").ok().and_then(|k| k.parse().ok()) {
+        if let Some(k) = std::env::var("BENCH_KEEP_RESIDENT")
+            .ok()
+            .and_then(|k| k.parse().ok())
+        {
             limits.memory_keep_resident = k;
         }
         let rt = Runtime::new(limits, Some(super::cache_dir())).unwrap();
@@ -704,10 +729,20 @@ mod probes {
         println!("\n### Probes (in process, one thread): a pricing hook and its alternatives\n");
         println!("| probe | p50 µs | p99 µs | target |");
         println!("|---|---|---|---|");
-        println!("| pricing hook, fresh sandbox, 10-line cart (coupons, no coupon) | {bare:.1} | {bare99:.1} | ≤ 10 µs |");
-        println!("| pricing hook reading two state keys (one coupon) | {two:.1} | {two99:.1} | ≤ 15 µs |");
-        println!("| the same rule as a loopback HTTP webhook (keep-alive) | {web:.1} | {web99:.1} | hook ≥ 20× faster |");
-        println!("\nwebhook ÷ hook: {:.1}× (bare), {:.1}× (two keys)", web / bare, web / two);
+        println!(
+            "| pricing hook, fresh sandbox, 10-line cart (coupons, no coupon) | {bare:.1} | {bare99:.1} | ≤ 10 µs |"
+        );
+        println!(
+            "| pricing hook reading two state keys (one coupon) | {two:.1} | {two99:.1} | ≤ 15 µs |"
+        );
+        println!(
+            "| the same rule as a loopback HTTP webhook (keep-alive) | {web:.1} | {web99:.1} | hook ≥ 20× faster |"
+        );
+        println!(
+            "\nwebhook ÷ hook: {:.1}× (bare), {:.1}× (two keys)",
+            web / bare,
+            web / two
+        );
         // Its own runtime, on its own thread (this one is inside the benchmark's runtime).
         std::thread::spawn(sqlite_probes).join().unwrap();
     }

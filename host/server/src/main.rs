@@ -64,6 +64,15 @@ struct ServeArgs {
     /// The largest component the registry accepts for publishing, in bytes.
     #[arg(long, env = "BASEPLATE_MAX_COMPONENT_BYTES", default_value_t = 16 << 20)]
     max_component_bytes: usize,
+    /// State keys one plugin may keep in one shop.
+    #[arg(long, env = "BASEPLATE_QUOTA_STATE_KEYS", default_value_t = 100_000)]
+    quota_state_keys: i64,
+    /// MiB of state one plugin may keep in one shop.
+    #[arg(long, env = "BASEPLATE_QUOTA_STATE_MIB", default_value_t = 64)]
+    quota_state_mib: i64,
+    /// Pending timers one plugin may have in one shop.
+    #[arg(long, env = "BASEPLATE_QUOTA_TIMERS", default_value_t = 10_000)]
+    quota_timers: i64,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +123,11 @@ async fn main() -> anyhow::Result<()> {
     opts.operator_token = args.operator_token.clone();
     opts.payment_secret = args.payment_secret.clone();
     opts.breaker_threshold = args.breaker_threshold.max(1);
+    opts.limits.quota = baseplate_runtime::Quota {
+        state_keys: args.quota_state_keys.max(0),
+        state_bytes: args.quota_state_mib.max(0).saturating_mul(1 << 20),
+        timers: args.quota_timers.max(0),
+    };
     if let Some(n) = args.sandbox_threads {
         opts.limits.sandbox_threads = n.max(1);
     }
