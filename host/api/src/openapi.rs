@@ -395,6 +395,24 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "staff, member",
     ),
     (
+        "put",
+        "/api/v1/plugins/{name}/diagnostics",
+        "Record a plugin's calls for replay (diagnostics)",
+        "owner",
+    ),
+    (
+        "get",
+        "/api/v1/plugins/{name}/runs",
+        "A plugin's recorded calls, newest first",
+        "staff",
+    ),
+    (
+        "get",
+        "/api/v1/plugins/{name}/runs/{id}",
+        "One recorded call, replayable",
+        "staff",
+    ),
+    (
         "get",
         "/api/v1/events",
         "Event deliveries to plugins (filter by status)",

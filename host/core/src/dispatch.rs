@@ -8,8 +8,10 @@
 
 use crate::plugins::Installed;
 use crate::{CoreError, Platform, Result};
+use baseplate_runtime::fixture::{self, CallRecord};
 use baseplate_runtime::{
-    CallEnv, CallError, FailureKind, Hook, HookOutput, LoadedPlugin, Overlay, PluginError, Runtime,
+    CallEnv, CallError, FailureKind, Hook, HookOutput, HostData, LoadedPlugin, Overlay,
+    PluginError, Recording, Runtime,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,8 @@ pub(crate) struct Participant {
     /// The plugin's instance in this operation, shared by its hooks (never kept longer).
     /// In a mutex only so a session can be shared (`Sync`) once its hooks have run.
     warm: std::sync::Mutex<Option<baseplate_runtime::Warm>>,
+    /// What the calls read, when the merchant turned diagnostics on for this plugin.
+    recorder: Option<Arc<Recording>>,
 }
 
 /// One plugin call, as recorded for the merchant and the metrics.
@@ -37,6 +41,17 @@ pub struct CallReport {
     /// The installation had a failure streak when the operation loaded it: a success
     /// clears it.
     pub reset_streak: bool,
+    /// The call as a replayable record, when diagnostics are on.
+    pub run: Option<Arc<RecordedRun>>,
+}
+
+/// A call recorded for replay (`baseplate plugin replay`).
+#[derive(Debug)]
+pub struct RecordedRun {
+    /// `ok`, or the refusal's or fault's code.
+    pub outcome: String,
+    /// The `CallRecord` as JSON text, what the call did in its `expect`.
+    pub record: String,
 }
 
 /// Why a plugin call did not give a result.
@@ -123,6 +138,7 @@ impl Session {
             duration,
             failure,
             reset_streak: inst.consecutive_failures > 0,
+            run: None,
         };
         let loaded = match &p.loaded {
             Ok(l) => l.clone(),
@@ -145,10 +161,37 @@ impl Session {
             seed,
             order_context: self.order_context.clone(),
         };
+        let recording = p.recorder.as_ref().map(|r| {
+            (
+                r.clone(),
+                CallRecord::of_call(&env, &hook),
+                p.overlay.effects().clone(),
+            )
+        });
         let warm = p.warm.get_mut().unwrap_or_else(|e| e.into_inner());
         let result = self
             .runtime
             .call_in(&loaded, &env, hook, &mut p.overlay, warm);
+        let run = recording.map(|(recorder, mut record, before)| {
+            let mut report = fixture::report(&result, &p.overlay.effects().since(&before));
+            if let Some(m) = report.as_object_mut() {
+                m.remove("duration_us");
+                m.remove("memory_peak_bytes");
+            }
+            let outcome = match &result.outcome {
+                Ok(_) => "ok".to_string(),
+                Err(_) => report["error"]["code"]
+                    .as_str()
+                    .unwrap_or("error")
+                    .to_string(),
+            };
+            record.data = CallRecord::data_from(&recorder.seen());
+            record.expect = Some(report);
+            Arc::new(RecordedRun {
+                outcome,
+                record: serde_json::to_string(&record).expect("a record serializes"),
+            })
+        });
         let outcome = match result.outcome {
             Ok(out) => Ok(out),
             Err(CallError::Plugin(e)) => Err(CallFailure::Refused(e)),
@@ -168,7 +211,10 @@ impl Session {
                 "plugin call failed: {m}"
             );
         }
-        let r = report(result.duration, failure);
+        let r = CallReport {
+            run,
+            ..report(result.duration, failure)
+        };
         self.reports.push(r);
         outcome
     }
@@ -188,17 +234,23 @@ impl Platform {
         let mut parts = Vec::with_capacity(plugins.len());
         for p in plugins {
             let loaded = self.load(&p).await?;
-            let data = Arc::new(crate::data::ShopData {
+            let mut data: Arc<dyn HostData> = Arc::new(crate::data::ShopData {
                 db: self.db.clone(),
                 shop: shop.to_string(),
                 plugin: p.name().to_string(),
                 handle: tokio::runtime::Handle::current(),
+            });
+            let recorder = p.installation.records_at(now).then(|| {
+                let r = Arc::new(Recording::new(data.clone()));
+                data = r.clone();
+                r
             });
             parts.push(Participant {
                 overlay: Overlay::new(shop, p.name(), data),
                 installed: p,
                 loaded,
                 warm: std::sync::Mutex::new(None),
+                recorder,
             });
         }
         Ok(Session {

@@ -486,4 +486,71 @@ impl Platform {
             .await?;
         Ok((usage, self.runtime.limits().quota))
     }
+
+    /// Records the plugin's calls in this shop for replay, for `ms` from now (at most
+    /// seven days), or stops recording (`None`). Returns until when it records.
+    pub async fn set_diagnostics(
+        &self,
+        shop: &str,
+        plugin: &str,
+        ms: Option<i64>,
+    ) -> Result<Option<i64>> {
+        if let Some(ms) = ms
+            && !(1..=crate::plugins::DIAGNOSTICS_MAX_MS).contains(&ms)
+        {
+            return Err(CoreError::Invalid(format!(
+                "diagnostics can stay on from 1 ms to {} hours",
+                crate::plugins::DIAGNOSTICS_MAX_MS / 3_600_000
+            )));
+        }
+        self.write(shop, |op| {
+            Box::pin(async move {
+                let until = ms.map(|ms| op.now + ms);
+                if !baseplate_store::plugins::set_diagnostics(op.tx(), shop, plugin, until).await? {
+                    return Err(CoreError::NotFound(format!(
+                        "plugin {plugin} is not installed"
+                    )));
+                }
+                Ok(until)
+            })
+        })
+        .await
+    }
+
+    /// The plugin's recorded calls in this shop, newest first.
+    pub async fn list_runs(
+        &self,
+        shop: &str,
+        plugin: &str,
+        limit: i64,
+    ) -> Result<Vec<baseplate_store::plugins::RunSummary>> {
+        self.read(|tx| {
+            Box::pin(async move {
+                Ok(baseplate_store::plugins::list_runs(tx, shop, plugin, limit).await?)
+            })
+        })
+        .await
+    }
+
+    /// One recorded call with its record.
+    pub async fn get_run(
+        &self,
+        shop: &str,
+        plugin: &str,
+        id: i64,
+    ) -> Result<(baseplate_store::plugins::RunSummary, serde_json::Value)> {
+        let (run, text) = self
+            .read(|tx| {
+                Box::pin(async move {
+                    Ok(baseplate_store::plugins::get_run(tx, shop, plugin, id).await?)
+                })
+            })
+            .await?
+            .ok_or_else(|| {
+                CoreError::NotFound(format!("no recorded call {id} of {plugin} in this shop"))
+            })?;
+        let record = serde_json::from_str(&text)
+            .map_err(|e| CoreError::Internal(format!("recorded call {id}: {e}")))?;
+        Ok((run, record))
+    }
 }

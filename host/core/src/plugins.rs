@@ -221,6 +221,13 @@ pub fn p99_from_histogram(buckets: &[(i64, i64)]) -> Option<i64> {
 /// The longest a tripped breaker stays open.
 const MAX_TRIP_MS: i64 = 3_600_000;
 
+/// Recorded calls kept per shop and plugin, and for how long at most.
+pub const RUNS_KEPT: i64 = 200;
+pub const RUNS_MAX_AGE_MS: i64 = 7 * 24 * 3_600_000;
+/// How long diagnostics stay on when the merchant names no time, and at most.
+pub const DIAGNOSTICS_DEFAULT_MS: i64 = 24 * 3_600_000;
+pub const DIAGNOSTICS_MAX_MS: i64 = 7 * 24 * 3_600_000;
+
 impl Platform {
     /// Records an operation's plugin calls: metrics for all; faults (and the breaker's
     /// decision) in the database now; successes in memory, written by `flush_call_stats`.
@@ -262,9 +269,11 @@ impl Platform {
                 }
             }
         }
-        if faults.is_empty() && resets.is_empty() {
+        let runs: Vec<&CallReport> = reports.iter().filter(|r| r.run.is_some()).collect();
+        if faults.is_empty() && resets.is_empty() && runs.is_empty() {
             return;
         }
+        let runs = &runs;
         let shop = reports.first().map(|r| r.shop.clone()).unwrap_or_default();
         let settings = &self.settings;
         let (faults, resets) = (&faults, &resets);
@@ -304,6 +313,26 @@ impl Platform {
                     }
                     for (shop, plugin) in resets {
                         store::reset_streak(op.tx(), shop, plugin).await?;
+                    }
+                    let now = op.now;
+                    for r in runs {
+                        let run = r.run.as_ref().expect("recorded");
+                        store::insert_run(
+                            op.tx(),
+                            &store::NewRun {
+                                shop: &r.shop,
+                                plugin: &r.plugin,
+                                version: &r.version,
+                                hook: r.hook,
+                                outcome: &run.outcome,
+                                duration_us: r.duration.as_micros() as i64,
+                                record: &run.record,
+                            },
+                            now,
+                            RUNS_KEPT,
+                            now - RUNS_MAX_AGE_MS,
+                        )
+                        .await?;
                     }
                     Ok(())
                 })
@@ -897,6 +926,7 @@ impl Platform {
             trips: existing.as_ref().map(|e| e.trips).unwrap_or(0),
             tripped_reason: None,
             accepted_capabilities: accepted_json(&accepted),
+            diagnostics_until: existing.as_ref().and_then(|e| e.diagnostics_until),
         };
         let p = Installed {
             installation: inst,

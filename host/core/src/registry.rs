@@ -14,7 +14,7 @@ use baseplate_marketplace::{
     Capability, CapabilityDiff, Category, Manifest, PublisherId, PublisherKey, Rollout, Signature,
     VersionState,
 };
-use baseplate_runtime::RuntimeError;
+use baseplate_runtime::{ComponentInfo, Runtime, RuntimeError};
 use baseplate_store::Tx;
 use baseplate_store::plugins::{self as packages, PackageRow};
 use baseplate_store::registry::{
@@ -201,6 +201,84 @@ fn reason_of(review: Review, reason: Option<&str>) -> Result<Option<String>> {
         )));
     }
     Ok(reason.map(str::to_string))
+}
+
+/// The checks on a package that need neither an account nor a compiler: its size, its
+/// manifest, the contract version it targets, and that the bytes are a component. The
+/// registry runs them first; `baseplate plugin check` runs them on a developer's machine.
+pub fn check_package_shape(m: &Manifest, component: &[u8], max: usize) -> Result<()> {
+    if component.len() > max {
+        return Err(CoreError::refused(
+            Refusal::TooLarge,
+            "component_too_large",
+            format!(
+                "the component is {} bytes; the registry accepts at most {max} bytes",
+                component.len()
+            ),
+        ));
+    }
+    m.validate()
+        .map_err(|e| invalid("invalid_manifest", e.to_string()))?;
+    if !m.targets_supported_wit() {
+        return Err(invalid(
+            "unsupported_contract",
+            format!(
+                "{}@{} targets contract (wit) {}, which this host does not serve; use one of {}",
+                m.name,
+                m.version,
+                m.wit,
+                baseplate_marketplace::SUPPORTED_WIT
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if !baseplate_marketplace::looks_like_component(component) {
+        return Err(invalid(
+            "not_a_component",
+            "the bytes are not a WebAssembly component (a core module or something else); build with --target wasm32-wasip2",
+        ));
+    }
+    Ok(())
+}
+
+/// What the compiled component is must agree with what its manifest says: the contract
+/// version it exports, and no import of a capability the manifest does not declare.
+pub fn check_component_fits(m: &Manifest, info: &ComponentInfo) -> Result<()> {
+    if info.contract.as_str() != m.wit.to_string() {
+        return Err(invalid(
+            "contract_mismatch",
+            format!(
+                "{}@{}'s manifest says wit = \"{}\" but the component exports {}",
+                m.name,
+                m.version,
+                m.wit,
+                info.contract.hooks_export()
+            ),
+        ));
+    }
+    for cap in &info.capabilities {
+        if !m.capabilities.iter().any(|c| c.as_str() == cap.name()) {
+            return Err(invalid(
+                "undeclared_capability",
+                format!(
+                    "{}@{} imports the {} interface but its manifest does not declare the {:?} capability; add it to `capabilities`",
+                    m.name,
+                    m.version,
+                    cap.name(),
+                    cap.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a component as the registry does and refuses it with the registry's code.
+pub fn inspect_component(rt: &Runtime, bytes: &[u8]) -> Result<ComponentInfo> {
+    rt.inspect(bytes).map_err(inspect_refusal)
 }
 
 fn version_of(text: &str) -> Result<semver::Version> {
@@ -614,43 +692,14 @@ impl Platform {
         developer: &str,
         req: PublishRequest,
     ) -> Result<VersionView> {
-        let max = self.settings.max_component_bytes;
         let m = &req.manifest;
         // The limit bounds uploads; the platform's own plugins ship inside the binary.
-        if req.component.len() > max && developer != PLATFORM_DEVELOPER {
-            return Err(CoreError::refused(
-                Refusal::TooLarge,
-                "component_too_large",
-                format!(
-                    "the component is {} bytes; the registry accepts at most {max} bytes",
-                    req.component.len()
-                ),
-            ));
-        }
-        m.validate()
-            .map_err(|e| invalid("invalid_manifest", e.to_string()))?;
-        if !m.targets_supported_wit() {
-            return Err(invalid(
-                "unsupported_contract",
-                format!(
-                    "{}@{} targets contract (wit) {}, which this host does not serve; use one of {}",
-                    m.name,
-                    m.version,
-                    m.wit,
-                    baseplate_marketplace::SUPPORTED_WIT
-                        .iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-        if !baseplate_marketplace::looks_like_component(&req.component) {
-            return Err(invalid(
-                "not_a_component",
-                "the bytes are not a WebAssembly component (a core module or something else); build with --target wasm32-wasip2",
-            ));
-        }
+        let max = if developer == PLATFORM_DEVELOPER {
+            usize::MAX
+        } else {
+            self.settings.max_component_bytes
+        };
+        check_package_shape(m, &req.component, max)?;
         let signature = Signature::from_hex(&req.signature)
             .map_err(|e| invalid("bad_signature", e.to_string()))?;
         let digest = baseplate_marketplace::digest(&req.component);
@@ -704,32 +753,7 @@ impl Platform {
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))?
             .map_err(inspect_refusal)?;
-        if info.contract.as_str() != m.wit.to_string() {
-            return Err(invalid(
-                "contract_mismatch",
-                format!(
-                    "{}@{}'s manifest says wit = \"{}\" but the component exports {}",
-                    m.name,
-                    m.version,
-                    m.wit,
-                    info.contract.hooks_export()
-                ),
-            ));
-        }
-        for cap in &info.capabilities {
-            if !m.capabilities.iter().any(|c| c.as_str() == cap.name()) {
-                return Err(invalid(
-                    "undeclared_capability",
-                    format!(
-                        "{}@{} imports the {} interface but its manifest does not declare the {:?} capability; add it to `capabilities`",
-                        m.name,
-                        m.version,
-                        cap.name(),
-                        cap.name()
-                    ),
-                ));
-            }
-        }
+        check_component_fits(m, &info)?;
 
         let now = self.now();
         let row = PackageRow {

@@ -129,3 +129,129 @@ impl HostData for MemoryData {
         Ok((t, t))
     }
 }
+
+/// Data that remembers what was read through it, for recording a call (diagnostics): what
+/// it saw is a `MemoryData` the call can be replayed against.
+pub struct Recording {
+    inner: std::sync::Arc<dyn HostData>,
+    seen: parking_lot::Mutex<MemoryData>,
+}
+
+impl Recording {
+    pub fn new(inner: std::sync::Arc<dyn HostData>) -> Recording {
+        Recording {
+            inner,
+            seen: parking_lot::Mutex::new(MemoryData::default()),
+        }
+    }
+
+    /// What the calls read so far.
+    pub fn seen(&self) -> MemoryData {
+        self.seen.lock().clone()
+    }
+}
+
+impl HostData for Recording {
+    fn state_get(&self, key: &str, until: Instant) -> DataResult<Option<Entry>> {
+        let v = self.inner.state_get(key, until)?;
+        if let Some(e) = &v {
+            self.seen.lock().state.insert(key.to_string(), e.clone());
+        }
+        Ok(v)
+    }
+
+    fn state_get_many(&self, keys: &[String], until: Instant) -> DataResult<Vec<Option<Entry>>> {
+        let v = self.inner.state_get_many(keys, until)?;
+        let mut seen = self.seen.lock();
+        for (k, e) in keys.iter().zip(&v) {
+            if let Some(e) = e {
+                seen.state.insert(k.clone(), e.clone());
+            }
+        }
+        Ok(v)
+    }
+
+    fn state_scan(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+        until: Instant,
+    ) -> DataResult<Vec<(String, Entry)>> {
+        let v = self.inner.state_scan(prefix, start_after, limit, until)?;
+        let mut seen = self.seen.lock();
+        for (k, e) in &v {
+            seen.state.insert(k.clone(), e.clone());
+        }
+        Ok(v)
+    }
+
+    fn timer_due(&self, name: &str, until: Instant) -> DataResult<Option<i64>> {
+        let v = self.inner.timer_due(name, until)?;
+        if let Some(due) = v {
+            self.seen.lock().timers.insert(name.to_string(), due);
+        }
+        Ok(v)
+    }
+
+    fn usage(&self, until: Instant) -> DataResult<Usage> {
+        self.inner.usage(until)
+    }
+
+    fn order(&self, id: &str, until: Instant) -> DataResult<Option<Order>> {
+        let v = self.inner.order(id, until)?;
+        if let Some(o) = &v {
+            let mut seen = self.seen.lock();
+            seen.orders.retain(|x| x.id != o.id);
+            seen.orders.push(o.clone());
+        }
+        Ok(v)
+    }
+
+    fn member(&self, id: &str, until: Instant) -> DataResult<Option<Member>> {
+        let v = self.inner.member(id, until)?;
+        if let Some(m) = &v {
+            let mut seen = self.seen.lock();
+            seen.members.retain(|x| x.id != m.id);
+            seen.members.push(m.clone());
+        }
+        Ok(v)
+    }
+
+    fn product(&self, id: &str, until: Instant) -> DataResult<Option<Product>> {
+        let v = self.inner.product(id, until)?;
+        if let Some(p) = &v {
+            let mut seen = self.seen.lock();
+            seen.products.retain(|x| x.id != p.id);
+            seen.products.push(p.clone());
+        }
+        Ok(v)
+    }
+
+    fn sku(&self, id: &str, until: Instant) -> DataResult<Option<SkuInfo>> {
+        let v = self.inner.sku(id, until)?;
+        if let Some(s) = &v {
+            let mut seen = self.seen.lock();
+            seen.skus.retain(|x| x.sku.id != s.sku.id);
+            seen.skus.push(s.clone());
+        }
+        Ok(v)
+    }
+
+    fn balance(
+        &self,
+        party: &Party,
+        account: &str,
+        now: i64,
+        until: Instant,
+    ) -> DataResult<(i64, i64)> {
+        let v = self.inner.balance(party, account, now, until)?;
+        let mut seen = self.seen.lock();
+        seen.balances
+            .retain(|(p, a, _)| !(p == party && a == account));
+        // Replayed as all available: the part available now is what the call could use.
+        seen.balances
+            .push((party.clone(), account.to_string(), v.1));
+        Ok(v)
+    }
+}

@@ -19,6 +19,7 @@
 
 mod contract;
 pub mod data;
+pub mod fixture;
 mod host;
 pub mod limits;
 pub mod overlay;
@@ -28,7 +29,7 @@ mod types;
 mod wasi;
 
 pub use contract::ContractVersion;
-pub use data::{DataError, HostData, MemoryData};
+pub use data::{DataError, HostData, MemoryData, Recording};
 pub use limits::{Limits, Quota};
 pub use overlay::{Effects, Overlay};
 pub use types::*;
@@ -480,6 +481,7 @@ impl Runtime {
                 )))),
                 logs: Vec::new(),
                 duration: started.elapsed(),
+                memory_peak: 0,
             };
         }
         let mark = overlay.mark();
@@ -523,6 +525,7 @@ impl Runtime {
         sandbox.flush_output();
         *overlay = std::mem::replace(&mut sandbox.overlay, placeholder_overlay());
         let logs = std::mem::take(&mut sandbox.logs);
+        let memory_peak = sandbox.caps.peak;
         let (outcome, inst) = match raw {
             // A refusal the host made for the plugin (a quota) wins over what the guest
             // returned after it.
@@ -549,6 +552,7 @@ impl Runtime {
             outcome,
             logs,
             duration: started.elapsed(),
+            memory_peak,
         }
     }
 
@@ -557,6 +561,7 @@ impl Runtime {
         store.limiter(|s| &mut s.caps);
         store.set_epoch_deadline(1);
         let demote_after = self.limits.demote_after;
+        let pause = self.limits.runaway_pause;
         store.epoch_deadline_callback(move |mut ctx| {
             let s = ctx.data_mut();
             if s.out_of_time() {
@@ -564,6 +569,11 @@ impl Runtime {
             }
             if !s.demoted && s.started.elapsed() >= demote_after {
                 s.demoted = pool::demote();
+            }
+            if s.demoted {
+                // Only sandbox threads demote, so a local run (`baseplate plugin run`)
+                // is never slowed. The pause ends by the deadline.
+                std::thread::sleep(pause.min(s.until.saturating_duration_since(Instant::now())));
             }
             Ok(UpdateDeadline::Continue(1))
         });

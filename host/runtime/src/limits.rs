@@ -55,6 +55,10 @@ pub struct Limits {
     /// A call that has run this long loses its thread's CPU priority, so a runaway guest
     /// only uses CPU nobody else wants until its deadline.
     pub demote_after: Duration,
+    /// A demoted call also pauses this long after each millisecond it runs: a runaway
+    /// guest gets at most 1 / (1 + pause in ms) of a core until its deadline, even when a
+    /// core looks idle between another shop's requests.
+    pub runaway_pause: Duration,
     /// Linear memory kept resident between calls and reset with memset/memcpy instead of
     /// being given back to the OS: a reset that takes no syscall, no TLB shootdown and no
     /// page faults on the next call, for memories up to this size.
@@ -94,7 +98,8 @@ impl Default for Limits {
             sandbox_threads: (cores * 4).max(8),
             sandboxes_per_shop: (cores).max(2),
             queue_per_shop: 256,
-            demote_after: Duration::from_millis(20),
+            demote_after: Duration::from_millis(5),
+            runaway_pause: Duration::from_millis(4),
             memory_keep_resident: 512 << 10,
             quota: Quota::default(),
         }

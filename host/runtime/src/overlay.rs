@@ -90,6 +90,31 @@ impl Effects {
             && self.actions.is_empty()
     }
 
+    /// The writes made since `before` (an earlier copy of these effects): what one call
+    /// of an operation did, for its record.
+    pub fn since(&self, before: &Effects) -> Effects {
+        Effects {
+            shop: self.shop.clone(),
+            plugin: self.plugin.clone(),
+            state_writes: self
+                .state_writes
+                .iter()
+                .filter(|(k, v)| before.state_writes.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            timers: self
+                .timers
+                .iter()
+                .filter(|(k, v)| before.timers.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            points: self.points[before.points.len().min(self.points.len())..].to_vec(),
+            postings: self.postings[before.postings.len().min(self.postings.len())..].to_vec(),
+            actions: self.actions[before.actions.len().min(self.actions.len())..].to_vec(),
+            ..Effects::default()
+        }
+    }
+
     /// Whether there is anything at all to check or write.
     pub fn is_empty(&self) -> bool {
         self.writes_nothing()

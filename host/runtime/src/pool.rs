@@ -4,9 +4,10 @@
 //! of sandbox threads, handed out by a `FairGate` keyed by shop — a shop may use only its
 //! share of them at once, its further calls queue behind its own (or are refused as busy
 //! past a bound), and shops take turns. A call that runs longer than `demote_after` drops
-//! its thread to the lowest CPU priority (`SCHED_IDLE`) for the rest of the call, so a
-//! runaway guest only gets CPU time nobody else wants, and its thread is restored (or
-//! replaced) when the call ends.
+//! its thread to the lowest CPU priority (`SCHED_IDLE`) for the rest of the call and
+//! pauses it `runaway_pause` after each millisecond it runs, so a runaway guest only gets
+//! a sliver of CPU time nobody else wants, and its thread is restored (or replaced) when
+//! the call ends.
 
 use crate::types::{CallError, FailureKind};
 use baseplate_fair::{FairGate, Share};

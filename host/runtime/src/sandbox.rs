@@ -40,6 +40,9 @@ pub(crate) struct Caps {
     memory: usize,
     table_elements: usize,
     hit: Option<String>,
+    /// Bytes of linear memory the instance holds now, and the most it has held.
+    pub(crate) in_use: usize,
+    pub(crate) peak: usize,
 }
 
 #[derive(Debug)]
@@ -56,7 +59,7 @@ impl std::error::Error for LimitHit {}
 impl wasmtime::ResourceLimiter for Caps {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -67,6 +70,8 @@ impl wasmtime::ResourceLimiter for Caps {
             ));
             return Err(wasmtime::Error::new(LimitHit));
         }
+        self.in_use = self.in_use.saturating_sub(current) + desired;
+        self.peak = self.peak.max(self.in_use);
         Ok(true)
     }
 
@@ -153,6 +158,8 @@ impl Sandbox {
                 memory: limits.memory_bytes,
                 table_elements: limits.table_elements,
                 hit: None,
+                in_use: 0,
+                peak: 0,
             },
             quota: limits.quota,
             monotonic_ns: 0,

@@ -281,4 +281,6 @@ pub struct CallResult {
     pub outcome: Result<HookOutput, CallError>,
     pub logs: Vec<LogLine>,
     pub duration: Duration,
+    /// The most linear memory the instance held (bytes), its start included.
+    pub memory_peak: usize,
 }

@@ -1,8 +1,10 @@
-//! The registry commands of the `baseplate` binary: `plugin` for developers (keys, sign-up,
+//! The developer and operator commands of the `baseplate` binary: `plugin` for developers
+//! (the local loop in `dev`: new, check, run, test, pack, replay; and keys, sign-up,
 //! publish with an upload progress bar, status) and `market` for the operator (review
-//! queue, decisions, log, developers, platform view) and for canaries. Both talk to a node
-//! over its HTTP API, with a token from `--token` or `BASEPLATE_TOKEN`.
+//! queue, decisions, log, developers, platform view) and for canaries. What talks to a
+//! node uses its HTTP API, with a token from `--token` or `BASEPLATE_TOKEN`.
 
+pub mod dev;
 pub mod market;
 pub mod plugin;
 

@@ -133,6 +133,10 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
         "0003_marketplace",
         include_str!("../migrations/sqlite/0003_marketplace.sql"),
     ),
+    (
+        "0004_diagnostics",
+        include_str!("../migrations/sqlite/0004_diagnostics.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -146,6 +150,10 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_marketplace",
         include_str!("../migrations/postgres/0003_marketplace.sql"),
+    ),
+    (
+        "0004_diagnostics",
+        include_str!("../migrations/postgres/0004_diagnostics.sql"),
     ),
 ];
 

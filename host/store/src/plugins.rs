@@ -189,6 +189,16 @@ pub struct Installation {
     /// The capabilities the merchant accepted, as a JSON list: an upgrade asking for more
     /// needs a new acceptance.
     pub accepted_capabilities: String,
+    /// Calls are recorded for replay until then (ms since epoch); set apart from the rest
+    /// (`set_diagnostics`), never by `upsert_installation`.
+    pub diagnostics_until: Option<i64>,
+}
+
+impl Installation {
+    /// Whether calls made at `now` are recorded.
+    pub fn records_at(&self, now: i64) -> bool {
+        self.diagnostics_until.is_some_and(|until| until > now)
+    }
 }
 
 const INST_COLS: &str = "shop_id, plugin, version_req, version, pinned, previous_version, config, enabled, consecutive_failures, tripped_until, installed_at, updated_at, trips, tripped_reason, accepted_capabilities";
@@ -210,7 +220,19 @@ fn inst_from_row(r: &crate::Row) -> Result<Installation> {
         trips: get_i64(r, "trips")?,
         tripped_reason: get_opt_str(r, "tripped_reason")?,
         accepted_capabilities: get_str(r, "accepted_capabilities")?,
+        diagnostics_until: get_opt_i64(r, "diagnostics_until")?,
     })
+}
+
+/// What an installation is read with: what `upsert_installation` writes and the
+/// diagnostics window.
+fn inst_read_cols(prefix: &str) -> String {
+    INST_COLS
+        .split(", ")
+        .chain(["diagnostics_until"])
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Inserts or replaces the shop's installation of a plugin.
@@ -248,7 +270,8 @@ pub async fn get_installation(
     plugin: &str,
 ) -> Result<Option<Installation>> {
     let row = query(format!(
-        "SELECT {INST_COLS} FROM installations WHERE shop_id = $1 AND plugin = $2"
+        "SELECT {} FROM installations WHERE shop_id = $1 AND plugin = $2",
+        inst_read_cols("")
     ))
     .bind(shop)
     .bind(plugin)
@@ -259,7 +282,8 @@ pub async fn get_installation(
 
 pub async fn list_installations(tx: &mut Tx, shop: &str) -> Result<Vec<Installation>> {
     let rows = query(format!(
-        "SELECT {INST_COLS} FROM installations WHERE shop_id = $1 ORDER BY plugin"
+        "SELECT {} FROM installations WHERE shop_id = $1 ORDER BY plugin",
+        inst_read_cols("")
     ))
     .bind(shop)
     .fetch_all(tx)
@@ -458,11 +482,7 @@ pub struct InstalledPackage {
 /// The shop's installations joined with their packages, by plugin name.
 pub async fn installed_packages(tx: &mut Tx, shop: &str) -> Result<Vec<InstalledPackage>> {
     // One query on the checkout path instead of one per plugin.
-    let cols: String = INST_COLS
-        .split(", ")
-        .map(|c| format!("i.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = inst_read_cols("i.");
     let rows = query(format!(
         "SELECT {cols}, p.name, p.version AS pversion, p.wit, p.digest, p.publisher_key, p.signature, p.state, \
          p.created_at AS pcreated_at, p.developer_id, p.key_id, p.size, p.state_reason, p.state_changed_at, p.rollout \
@@ -566,4 +586,133 @@ pub async fn record_histogram(
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// Turns recording of a plugin's calls in a shop on until `until` (None: off). False if the
+/// plugin is not installed.
+pub async fn set_diagnostics(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: &str,
+    until: Option<i64>,
+) -> Result<bool> {
+    let n =
+        query("UPDATE installations SET diagnostics_until = $3 WHERE shop_id = $1 AND plugin = $2")
+            .bind(shop)
+            .bind(plugin)
+            .bind(until)
+            .execute(tx)
+            .await?;
+    Ok(n.rows_affected() > 0)
+}
+
+/// A recorded call, without its record.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RunSummary {
+    pub id: i64,
+    pub plugin: String,
+    pub version: String,
+    pub hook: String,
+    /// `ok`, or the refusal's or the fault's code.
+    pub outcome: String,
+    pub duration_us: i64,
+    pub created_at: i64,
+}
+
+/// A recorded call to keep.
+pub struct NewRun<'a> {
+    pub shop: &'a str,
+    pub plugin: &'a str,
+    pub version: &'a str,
+    pub hook: &'a str,
+    pub outcome: &'a str,
+    pub duration_us: i64,
+    pub record: &'a str,
+}
+
+/// Keeps a recorded call, and of the plugin's records in the shop only the newest `keep`
+/// and none older than `oldest`.
+pub async fn insert_run(
+    tx: &mut Tx,
+    run: &NewRun<'_>,
+    now: i64,
+    keep: i64,
+    oldest: i64,
+) -> Result<()> {
+    query(
+        "INSERT INTO plugin_runs (shop_id, plugin, version, hook, outcome, duration_us, created_at, record) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(run.shop)
+    .bind(run.plugin)
+    .bind(run.version)
+    .bind(run.hook)
+    .bind(run.outcome)
+    .bind(run.duration_us)
+    .bind(now)
+    .bind(run.record)
+    .execute(&mut *tx)
+    .await?;
+    query(
+        "DELETE FROM plugin_runs WHERE shop_id = $1 AND plugin = $2 AND (created_at < $3 OR id <= \
+         (SELECT id FROM plugin_runs WHERE shop_id = $1 AND plugin = $2 ORDER BY id DESC LIMIT 1 OFFSET $4))",
+    )
+    .bind(run.shop)
+    .bind(run.plugin)
+    .bind(oldest)
+    .bind(keep)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+fn run_from_row(r: &crate::Row) -> Result<RunSummary> {
+    Ok(RunSummary {
+        id: get_i64(r, "id")?,
+        plugin: get_str(r, "plugin")?,
+        version: get_str(r, "version")?,
+        hook: get_str(r, "hook")?,
+        outcome: get_str(r, "outcome")?,
+        duration_us: get_i64(r, "duration_us")?,
+        created_at: get_i64(r, "created_at")?,
+    })
+}
+
+/// The shop's recorded calls of a plugin, newest first.
+pub async fn list_runs(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: &str,
+    limit: i64,
+) -> Result<Vec<RunSummary>> {
+    let rows = query(
+        "SELECT id, plugin, version, hook, outcome, duration_us, created_at FROM plugin_runs \
+         WHERE shop_id = $1 AND plugin = $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(shop)
+    .bind(plugin)
+    .bind(limit)
+    .fetch_all(tx)
+    .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+/// One recorded call of the shop's, with its record (JSON text).
+pub async fn get_run(
+    tx: &mut Tx,
+    shop: &str,
+    plugin: &str,
+    id: i64,
+) -> Result<Option<(RunSummary, String)>> {
+    let row = query(
+        "SELECT id, plugin, version, hook, outcome, duration_us, created_at, record FROM plugin_runs \
+         WHERE shop_id = $1 AND plugin = $2 AND id = $3",
+    )
+    .bind(shop)
+    .bind(plugin)
+    .bind(id)
+    .fetch_optional(tx)
+    .await?;
+    row.map(|r| Ok((run_from_row(&r)?, get_str(&r, "record")?)))
+        .transpose()
 }

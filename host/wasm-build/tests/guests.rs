@@ -58,6 +58,9 @@ publish = false
 [workspace.dependencies]
 baseplate-sdk = { path = "sdk" }
 
+[workspace.lints.rust]
+unused_must_use = "deny"
+
 [profile.release]
 overflow-checks = true
 incremental = true

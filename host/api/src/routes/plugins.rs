@@ -1,16 +1,16 @@
 //! A shop's plugins: install (a semver requirement and a config), configure, enable,
 //! disable, roll back, uninstall, health, and each plugin's own actions.
 
-use crate::{ApiError, AppState, Auth, Body, OptionalBody, Path};
+use crate::{ApiError, AppState, Auth, Body, OptionalBody, Path, Query};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use baseplate_core::plugins::{InstallRequest, Installed};
 use baseplate_core::shops::Principal;
-use baseplate_store::plugins::{CallStats, Failure};
+use baseplate_store::plugins::{CallStats, Failure, RunSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,6 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rollback_plugin))
         .routes(routes!(plugin_health))
         .routes(routes!(plugin_action))
+        .routes(routes!(set_diagnostics))
+        .routes(routes!(list_runs))
+        .routes(routes!(get_run))
 }
 
 /// A plugin installed in the shop.
@@ -388,4 +391,135 @@ async fn plugin_action(
             .plugin_action(&shop, &name, &action, actor, input)
             .await?,
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosticsRequest {
+    /// Record the plugin's calls (true) or stop (false).
+    enabled: bool,
+    /// For how many hours, 1..=168 (default 24).
+    #[schema(minimum = 1, maximum = 168)]
+    hours: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Diagnostics {
+    plugin: String,
+    /// Calls are recorded until then (ms since the epoch); null when off.
+    recording_until: Option<i64>,
+    /// Recorded calls kept per plugin in this shop (older ones are dropped), and for how
+    /// many hours at most.
+    keeps: i64,
+    keeps_hours: i64,
+}
+
+/// Record a plugin's calls for replay (diagnostics)
+///
+/// While on, each call of the plugin in this shop is kept as a replayable record: its
+/// input, config, clock, seed, the shop data it read and what it did. A developer replays
+/// one against a new build with `baseplate plugin replay <id>`.
+#[utoipa::path(put, path = "/api/v1/plugins/{name}/diagnostics", tag = "plugins",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "The plugin's name")),
+    request_body = DiagnosticsRequest,
+    responses(
+        (status = 200, description = "Diagnostics on or off", body = Diagnostics),
+        (status = 422, description = "Hours out of range"),
+        (status = 404, description = "The plugin is not installed"),
+    ))]
+async fn set_diagnostics(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    Body(b): Body<DiagnosticsRequest>,
+) -> Result<Json<Diagnostics>, ApiError> {
+    let shop = auth.owner()?;
+    let ms = match (b.enabled, b.hours) {
+        (false, _) => None,
+        (true, None) => Some(baseplate_core::plugins::DIAGNOSTICS_DEFAULT_MS),
+        (true, Some(h)) if (1..=168).contains(&h) => Some(h * 3_600_000),
+        (true, Some(h)) => {
+            return Err(ApiError::invalid(format!(
+                "hours must be 1..=168 (a week), not {h}"
+            )));
+        }
+    };
+    let until = s.platform.set_diagnostics(shop, &name, ms).await?;
+    Ok(Json(Diagnostics {
+        plugin: name,
+        recording_until: until,
+        keeps: baseplate_core::plugins::RUNS_KEPT,
+        keeps_hours: baseplate_core::plugins::RUNS_MAX_AGE_MS / 3_600_000,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunQuery {
+    /// Page size, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    runs: Vec<RunSummary>,
+}
+
+/// A plugin's recorded calls, newest first
+#[utoipa::path(get, path = "/api/v1/plugins/{name}/runs", tag = "plugins",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "The plugin's name"), RunQuery),
+    responses(
+        (status = 200, description = "Recorded calls", body = RunList),
+        (status = 422, description = "Limit out of range"),
+    ))]
+async fn list_runs(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> Result<Json<RunList>, ApiError> {
+    let (shop, _) = auth.staff()?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be 1..=200, not {limit}"
+        )));
+    }
+    let runs = s.platform.list_runs(shop, &name, limit).await?;
+    Ok(Json(RunList { runs }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Run {
+    #[serde(flatten)]
+    run: RunSummary,
+    /// The call as `baseplate plugin run`/`replay` read it: hook, input, config, now,
+    /// seed, the data it read, and in `expect` what it did.
+    #[schema(value_type = Object)]
+    record: Value,
+}
+
+/// One recorded call, replayable
+#[utoipa::path(get, path = "/api/v1/plugins/{name}/runs/{id}", tag = "plugins",
+    security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "The plugin's name"),
+        ("id" = i64, Path, description = "The recorded call's id"),
+    ),
+    responses(
+        (status = 200, description = "The recorded call", body = Run),
+        (status = 404, description = "No such recorded call of this plugin in this shop"),
+    ))]
+async fn get_run(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((name, id)): Path<(String, i64)>,
+) -> Result<Json<Run>, ApiError> {
+    let (shop, _) = auth.staff()?;
+    let (run, record) = s.platform.get_run(shop, &name, id).await?;
+    Ok(Json(Run { run, record }))
 }

@@ -1,7 +1,9 @@
-//! `baseplate plugin …`: what a third-party developer runs — make a signing key, sign up,
+//! `baseplate plugin …`: what a third-party developer runs — scaffold a plugin, check it,
+//! run its hooks in the production sandbox, test, pack; make a signing key, sign up,
 //! register the key, publish a signed version (with an upload progress bar), follow its
-//! review.
+//! review; replay a call recorded in a shop.
 
+use super::dev::{self, Project};
 use super::{Client, Connection, list};
 use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
@@ -20,6 +22,87 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
+    /// Make a new plugin crate in DIR/NAME (its own workspace; builds with plain cargo).
+    New {
+        name: String,
+        /// The folder to make it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Depend on the SDK at this path (default: the SDK this binary was built with, if
+        /// its sources are still there, else `baseplate-sdk = "0.2"`).
+        #[arg(long)]
+        sdk_path: Option<PathBuf>,
+    },
+    /// Run the registry's publish checks on the built component, locally.
+    Check {
+        #[command(flatten)]
+        project: Project,
+        /// Build the component first.
+        #[arg(long)]
+        build: bool,
+    },
+    /// Run one hook in the real sandbox, with the production limits, against a call record
+    /// (fixture): prints the output, the effects, the logs, the time and memory used.
+    Run {
+        /// validate-config, price, validate-checkout, order-created, handle-event,
+        /// handle-action or fire-timer.
+        hook: String,
+        /// The call record (JSON); see `fixtures/` of a new plugin.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[command(flatten)]
+        project: Project,
+        /// The merchant's config (JSON), instead of the record's.
+        #[arg(long)]
+        config: Option<String>,
+        /// The call's clock (ms since epoch), instead of the record's.
+        #[arg(long)]
+        now: Option<i64>,
+        /// The call's random seed, instead of the record's.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Build the component first.
+        #[arg(long)]
+        build: bool,
+    },
+    /// `cargo test`, build, check, then run every fixtures/*.json and compare with its
+    /// `expect`.
+    Test {
+        #[command(flatten)]
+        project: Project,
+        /// Skip `cargo test` (the native unit tests).
+        #[arg(long)]
+        no_cargo_test: bool,
+    },
+    /// Build reproducibly, check and sign into dist/: NAME-VERSION.wasm, .plugin.toml and
+    /// .sig.json, ready for `publish --pack dist`.
+    Pack {
+        #[command(flatten)]
+        project: Project,
+        /// The secret signing key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write (default: <dir>/dist).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Fetch a call recorded in a shop (the merchant turns diagnostics on) and run it
+    /// against this build, showing what changed. Needs the shop's staff token.
+    Replay {
+        /// The recorded call's id (`GET /api/v1/plugins/{name}/runs`).
+        run: i64,
+        #[command(flatten)]
+        project: Project,
+        /// Build the component first.
+        #[arg(long)]
+        build: bool,
+        /// Run it again every time the component is rebuilt (until Ctrl-C).
+        #[arg(long)]
+        watch: bool,
+        /// Save the record to this file (to add it to fixtures/).
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
     /// Make an ed25519 signing key: the secret goes to FILE, the public key is printed.
     Keygen {
         #[arg(long)]
@@ -51,17 +134,21 @@ enum Command {
         #[arg(long, default_value = "signing key")]
         name: String,
     },
-    /// Sign and publish a version for review.
+    /// Sign and publish a version for review: a pack (`--pack dist`), or a manifest and a
+    /// component signed with `--key`.
     Publish {
+        /// A folder `pack` wrote (signed already).
+        #[arg(long, conflicts_with_all = ["manifest", "component"])]
+        pack: Option<PathBuf>,
         /// The plugin's plugin.toml.
-        #[arg(long)]
-        manifest: PathBuf,
+        #[arg(long, required_unless_present = "pack")]
+        manifest: Option<PathBuf>,
         /// The component (.wasm) built for wasm32-wasip2.
+        #[arg(long, required_unless_present = "pack")]
+        component: Option<PathBuf>,
+        /// The secret signing key file (with a pack: only to look up its id).
         #[arg(long)]
-        component: PathBuf,
-        /// The secret signing key file.
-        #[arg(long)]
-        key: PathBuf,
+        key: Option<PathBuf>,
         /// The registered key's id (looked up from the key when left out).
         #[arg(long)]
         key_id: Option<String>,
@@ -79,6 +166,78 @@ fn read_key(path: &PathBuf) -> anyhow::Result<PublisherKey> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::new(&args.connection);
     match args.command {
+        Command::New {
+            name,
+            dir,
+            sdk_path,
+        } => {
+            let made = dev::new(&name, &dir, sdk_path.as_deref())?;
+            println!("made {}", made.display());
+            eprintln!(
+                "next: cd {} && baseplate plugin test   (unit tests, build, every fixture in the sandbox)",
+                made.display()
+            );
+        }
+        Command::Check { project, build } => {
+            let project = if build {
+                Project {
+                    component: Some(project_build(&project)?),
+                    ..project
+                }
+            } else {
+                project
+            };
+            let rt = dev::runtime()?;
+            let max = 16 << 20;
+            let c = dev::check(&project, &rt, max)?;
+            dev::print_check(&c);
+        }
+        Command::Run {
+            hook,
+            input,
+            project,
+            config,
+            now,
+            seed,
+            build,
+        } => dev::run(
+            &project,
+            dev::RunArgs {
+                hook,
+                input,
+                config,
+                now,
+                seed,
+                build,
+            },
+        )?,
+        Command::Test {
+            project,
+            no_cargo_test,
+        } => dev::test(&project, !no_cargo_test)?,
+        Command::Pack { project, key, out } => {
+            let key = read_key(&key)?;
+            let packed = dev::pack(&project, &key, out)?;
+            println!(
+                "packed {}
+  {}
+  {}",
+                packed.component.display(),
+                packed.manifest.display(),
+                packed.signature.display()
+            );
+            eprintln!(
+                "next: baseplate plugin publish --pack {} --key <your key> --token <developer token>",
+                packed.dir.display()
+            );
+        }
+        Command::Replay {
+            run,
+            project,
+            build,
+            watch,
+            save,
+        } => replay(&client, &project, run, build, watch, save).await?,
         Command::Keygen { out } => {
             if out.exists() {
                 bail!("{} exists; refusing to overwrite a key", out.display());
@@ -142,11 +301,46 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             });
         }
         Command::Publish {
+            pack,
             manifest,
             component,
             key,
             key_id,
-        } => publish(&client, &manifest, &component, &key, key_id).await?,
+        } => {
+            let signed = match (pack, manifest, component) {
+                (Some(dir), _, _) => {
+                    let (manifest, component, signature) = dev::read_pack(&dir)?;
+                    Signed {
+                        manifest,
+                        component,
+                        signature,
+                        public: public_of_pack(&dir)?,
+                    }
+                }
+                (None, Some(m), Some(c)) => {
+                    let key_path = key.clone().ok_or_else(|| {
+                        anyhow!(
+                            "pass --key to sign, or --pack with what `baseplate plugin pack` wrote"
+                        )
+                    })?;
+                    let manifest = std::fs::read_to_string(&m)
+                        .with_context(|| format!("reading {}", m.display()))?;
+                    let parsed =
+                        Manifest::parse(&manifest).map_err(|e| anyhow!("{}: {e}", m.display()))?;
+                    let component =
+                        std::fs::read(&c).with_context(|| format!("reading {}", c.display()))?;
+                    let k = read_key(&key_path)?;
+                    Signed {
+                        signature: k.sign(&parsed, &component).to_hex(),
+                        public: k.public().to_hex(),
+                        manifest,
+                        component,
+                    }
+                }
+                _ => bail!("pass --pack DIR, or --manifest and --component"),
+            };
+            publish(&client, signed, key_id).await?
+        }
         Command::Status => {
             let v = client.get("/api/v1/developer/plugins").await?;
             client.show(&v, |v| {
@@ -190,45 +384,63 @@ fn write_secret(path: &PathBuf, hex: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn publish(
-    client: &Client,
-    manifest_path: &PathBuf,
-    component_path: &PathBuf,
-    key_path: &PathBuf,
-    key_id: Option<String>,
-) -> anyhow::Result<()> {
-    let manifest_text = std::fs::read_to_string(manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let manifest =
-        Manifest::parse(&manifest_text).map_err(|e| anyhow!("{}: {e}", manifest_path.display()))?;
-    let component = std::fs::read(component_path)
-        .with_context(|| format!("reading {}", component_path.display()))?;
-    let key = read_key(key_path)?;
+/// A version signed and ready to upload.
+struct Signed {
+    manifest: String,
+    component: Vec<u8>,
+    signature: String,
+    /// The signer's public key (hex), to find its registered id.
+    public: String,
+}
+
+fn public_of_pack(dir: &std::path::Path) -> anyhow::Result<String> {
+    let sig = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| f.to_string_lossy().ends_with(".sig.json"))
+        .max()
+        .ok_or_else(|| anyhow!("no .sig.json in {}", dir.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sig)?)?;
+    v["public_key"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("{} names no public_key", sig.display()))
+}
+
+fn project_build(p: &Project) -> anyhow::Result<PathBuf> {
+    // `run --build` and `check --build` share the reproducible build `pack` uses.
+    let checked = Project {
+        component: None,
+        ..p.clone()
+    };
+    dev::build(&checked)
+}
+
+async fn publish(client: &Client, signed: Signed, key_id: Option<String>) -> anyhow::Result<()> {
+    let manifest = Manifest::parse(&signed.manifest).map_err(|e| anyhow!("the manifest: {e}"))?;
     let key_id = match key_id {
         Some(id) => id,
         None => {
             let me = client.get("/api/v1/developer").await?;
-            let public = key.public().to_hex();
             me["signing_keys"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .find(|k| k["public_key"] == public.as_str() && k["revoked_at"].is_null())
+                .find(|k| k["public_key"] == signed.public.as_str() && k["revoked_at"].is_null())
                 .and_then(|k| k["id"].as_str().map(str::to_string))
                 .ok_or_else(|| {
                     anyhow!(
-                        "the key in {} is not an active registered key of yours; run `baseplate plugin register-key --key {}` first",
-                        key_path.display(),
-                        key_path.display()
+                        "the signing key {} is not an active registered key of yours; run `baseplate plugin register-key --key <file>` first",
+                        signed.public
                     )
                 })?
         }
     };
-    let signature = key.sign(&manifest, &component);
+    let (manifest_text, component, signature) =
+        (signed.manifest, signed.component, signed.signature);
     let body = serde_json::to_vec(&json!({
         "manifest": manifest_text,
         "component": base64::engine::general_purpose::STANDARD.encode(&component),
-        "signature": signature.to_hex(),
+        "signature": signature,
         "key_id": key_id,
     }))?;
     let total = body.len() as u64;
@@ -267,4 +479,70 @@ async fn publish(
         )
     });
     Ok(())
+}
+
+async fn replay(
+    client: &Client,
+    project: &Project,
+    run: i64,
+    build: bool,
+    watch: bool,
+    save: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let manifest_path = project
+        .manifest
+        .clone()
+        .unwrap_or_else(|| project.dir.join("plugin.toml"));
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let name = Manifest::parse(&text)
+        .map_err(|e| anyhow!("{}: {e}", manifest_path.display()))?
+        .name;
+    let v = client
+        .get(&format!("/api/v1/plugins/{name}/runs/{run}"))
+        .await?;
+    let record_value = v["record"].clone();
+    if let Some(path) = &save {
+        std::fs::write(path, serde_json::to_string_pretty(&record_value)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("saved the record to {}", path.display());
+    }
+    let record: baseplate_runtime::fixture::CallRecord =
+        serde_json::from_value(record_value).context("the recorded call")?;
+    eprintln!(
+        "recorded call {run}: {} of {}@{} at {} ({}, {} µs)",
+        v["hook"].as_str().unwrap_or(""),
+        name,
+        v["version"].as_str().unwrap_or(""),
+        v["created_at"],
+        v["outcome"].as_str().unwrap_or(""),
+        v["duration_us"]
+    );
+    let same = dev::replay(project, &record, build)?;
+    if !watch {
+        if !same {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    let path = project_component(project)?;
+    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last = stamp(&path);
+    eprintln!("watching {} (Ctrl-C to stop)", path.display());
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let now = stamp(&path);
+        if now != last {
+            last = now;
+            // Let the build finish writing.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if let Err(e) = dev::replay(project, &record, false) {
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+}
+
+fn project_component(p: &Project) -> anyhow::Result<PathBuf> {
+    dev::component_path(p)
 }
