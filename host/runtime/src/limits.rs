@@ -56,8 +56,9 @@ pub struct Limits {
     /// only uses CPU nobody else wants until its deadline.
     pub demote_after: Duration,
     /// A demoted call also pauses this long after each millisecond it runs: a runaway
-    /// guest gets at most 1 / (1 + pause in ms) of a core until its deadline, even when a
-    /// core looks idle between another shop's requests.
+    /// guest gets at most 1 / (1 + pause in ms) of a core (a tenth) until its deadline,
+    /// even when a core looks idle between another shop's requests. A legitimate call
+    /// rarely runs past `demote_after`; one that does still ends by its deadline.
     pub runaway_pause: Duration,
     /// Linear memory kept resident between calls and reset with memset/memcpy instead of
     /// being given back to the OS: a reset that takes no syscall, no TLB shootdown and no
@@ -99,7 +100,7 @@ impl Default for Limits {
             sandboxes_per_shop: (cores).max(2),
             queue_per_shop: 256,
             demote_after: Duration::from_millis(5),
-            runaway_pause: Duration::from_millis(4),
+            runaway_pause: Duration::from_millis(9),
             memory_keep_resident: 512 << 10,
             quota: Quota::default(),
         }
