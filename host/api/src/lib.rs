@@ -50,10 +50,7 @@ pub fn router_with(platform: Platform, opts: &HttpOptions) -> Router {
     let (routes, doc) = openapi::split();
     let openapi = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
     let state = AppState { platform, openapi };
-    // The registry's routes (developers, review, market) are plain routers for now: they
-    // are not in the generated document yet.
     let routes = routes
-        .merge(registry::router())
         .fallback(|| async { ApiError::for_bare_status(axum::http::StatusCode::NOT_FOUND, None) })
         .with_state(state.clone());
     observe::layer(routes, state, opts)

@@ -31,6 +31,8 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "ledger", description = "The shop's double-entry ledger"),
         (name = "marketplace", description = "Published plugins"),
         (name = "plugins", description = "A shop's installed plugins and their actions"),
+        (name = "developers", description = "Plugin developers: accounts, keys, publishing"),
+        (name = "registry", description = "The operator's review, log, platform view; canaries"),
         (name = "events", description = "Event deliveries to plugins"),
         (name = "health", description = "Probes, metrics and this document"),
     )
@@ -41,6 +43,7 @@ struct ApiDoc;
 pub fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::routes::router())
+        .merge(crate::registry::router())
         .merge(crate::health::router())
         .split_for_parts();
     conventions(&mut doc);
@@ -423,6 +426,216 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "/api/v1/events/{event_id}/{plugin}/retry",
         "Retry a dead delivery",
         "staff",
+    ),
+    (
+        "post",
+        "/api/v1/developers",
+        "Sign up as a plugin developer (the operator approves)",
+        "public",
+    ),
+    (
+        "get",
+        "/api/v1/developer",
+        "Your developer account, API keys and signing keys",
+        "developer",
+    ),
+    (
+        "post",
+        "/api/v1/developer/api-keys",
+        "Make another developer API key (the token is shown once)",
+        "developer",
+    ),
+    (
+        "delete",
+        "/api/v1/developer/api-keys/{id}",
+        "Revoke a developer API key",
+        "developer",
+    ),
+    (
+        "post",
+        "/api/v1/developer/signing-keys",
+        "Register an ed25519 signing key",
+        "developer",
+    ),
+    (
+        "post",
+        "/api/v1/developer/signing-keys/{id}/rotate",
+        "Replace a signing key by a new one",
+        "developer",
+    ),
+    (
+        "delete",
+        "/api/v1/developer/signing-keys/{id}",
+        "Revoke a signing key",
+        "developer",
+    ),
+    (
+        "get",
+        "/api/v1/developer/plugins",
+        "Your plugins, versions and review states",
+        "developer",
+    ),
+    (
+        "post",
+        "/api/v1/developer/packages",
+        "Publish a signed version for review",
+        "developer",
+    ),
+    (
+        "post",
+        "/api/v1/registry/developers",
+        "Create an approved developer account (operator)",
+        "operator",
+    ),
+    (
+        "get",
+        "/api/v1/registry/developers",
+        "Developer accounts, by status (operator)",
+        "operator",
+    ),
+    (
+        "post",
+        "/api/v1/registry/developers/{id}/approve",
+        "Approve a developer account (operator)",
+        "operator",
+    ),
+    (
+        "post",
+        "/api/v1/registry/developers/{id}/suspend",
+        "Suspend a developer account with a reason (operator)",
+        "operator",
+    ),
+    (
+        "get",
+        "/api/v1/registry/queue",
+        "The review queue (operator)",
+        "operator",
+    ),
+    (
+        "get",
+        "/api/v1/registry/plugins/{name}/versions/{version}",
+        "A version: manifest, digest, signer, capability diff, log",
+        "operator, developer",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/approve",
+        "Approve a version (released, or staged for a canary)",
+        "operator",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/reject",
+        "Reject a version with a reason",
+        "operator",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/yank",
+        "Yank a version: pinned shops keep it, new installs cannot pick it",
+        "operator",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/unyank",
+        "Undo a yank",
+        "operator",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/revoke",
+        "Revoke a version: disabled in every shop at once, with a reason",
+        "operator",
+    ),
+    (
+        "get",
+        "/api/v1/registry/log",
+        "The registry log: every operator and developer action",
+        "operator",
+    ),
+    (
+        "get",
+        "/api/v1/registry/stats",
+        "Platform view: installs, failure rate, p99 call time per plugin",
+        "operator",
+    ),
+    (
+        "get",
+        "/api/v1/registry/plugins/{name}/failures",
+        "A plugin's recent failures across shops",
+        "operator, developer",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/canary",
+        "Start a canary: a list or a percentage of consenting shops",
+        "operator, developer",
+    ),
+    (
+        "get",
+        "/api/v1/registry/plugins/{name}/versions/{version}/canary",
+        "A canary's shops and failure rate",
+        "operator, developer",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/promote",
+        "Promote a canary to every shop",
+        "operator, developer",
+    ),
+    (
+        "post",
+        "/api/v1/registry/plugins/{name}/versions/{version}/halt",
+        "Halt a canary: its shops go back, with a reason",
+        "operator, developer",
+    ),
+    (
+        "get",
+        "/api/v1/marketplace/catalog",
+        "Browse and search approved plugins",
+        "any key",
+    ),
+    (
+        "get",
+        "/api/v1/marketplace/plugins/{name}",
+        "One plugin of the catalog",
+        "any key",
+    ),
+    (
+        "get",
+        "/api/v1/plugins/{name}/upgrade",
+        "What an upgrade would change (capability diff)",
+        "staff",
+    ),
+    (
+        "post",
+        "/api/v1/plugins/{name}/upgrade",
+        "Upgrade, accepting any new capabilities",
+        "owner",
+    ),
+    (
+        "post",
+        "/api/v1/plugins/{name}/pin",
+        "Pin the running version",
+        "owner",
+    ),
+    (
+        "post",
+        "/api/v1/plugins/{name}/unpin",
+        "Unpin, following a requirement again",
+        "owner",
+    ),
+    (
+        "get",
+        "/api/v1/shop/canary",
+        "Whether the shop takes canary versions",
+        "staff",
+    ),
+    (
+        "put",
+        "/api/v1/shop/canary",
+        "Opt in to or out of canary versions",
+        "owner",
     ),
     ("get", "/api/openapi.json", "This document", "public"),
     ("get", "/healthz", "Liveness", "public"),

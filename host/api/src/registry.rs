@@ -10,9 +10,9 @@ mod review;
 
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
 
 pub(crate) type R = Result<Response, ApiError>;
 
@@ -47,8 +47,8 @@ pub(crate) fn optional_body<T: serde::de::DeserializeOwned + Default>(
 }
 
 /// Every registry route.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(developers::router())
         .merge(review::router())
         .merge(market::router())

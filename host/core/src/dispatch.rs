@@ -295,12 +295,26 @@ impl Platform {
     /// session back with what its calls did. Busy if the shop's own calls hold its share.
     pub(crate) async fn in_sandbox<T: Send + 'static>(
         &self,
+        session: Session,
+        job: impl FnOnce(&mut Session) -> T + Send + 'static,
+    ) -> Result<(Session, T)> {
+        self.in_sandbox_turn(None, session, job).await
+    }
+
+    /// `in_sandbox`, in a turn the operation took before it read anything (or, with None,
+    /// taking one now).
+    pub(crate) async fn in_sandbox_turn<T: Send + 'static>(
+        &self,
+        turn: Option<baseplate_runtime::SandboxTurn>,
         mut session: Session,
         job: impl FnOnce(&mut Session) -> T + Send + 'static,
     ) -> Result<(Session, T)> {
-        let shop = session.shop.clone();
+        let turn = match turn {
+            Some(t) => t,
+            None => self.sandbox_turn(&session.shop).await?,
+        };
         self.runtime
-            .sandboxed(&shop, move || {
+            .sandboxed_in(turn, move || {
                 let out = job(&mut session);
                 // Instances live for the operation's hooks only.
                 for p in &mut session.parts {
@@ -309,9 +323,19 @@ impl Platform {
                 (session, out)
             })
             .await
-            .map_err(|e| match e {
-                CallError::Fault { message, .. } => CoreError::Busy(message),
-                other => CoreError::Internal(other.message().to_string()),
-            })
+            .map_err(busy)
+    }
+
+    /// One of the shop's turns on a sandbox thread; busy if its own calls hold them all
+    /// past the deadline.
+    pub(crate) async fn sandbox_turn(&self, shop: &str) -> Result<baseplate_runtime::SandboxTurn> {
+        self.runtime.turn(shop).await.map_err(busy)
+    }
+}
+
+fn busy(e: CallError) -> CoreError {
+    match e {
+        CallError::Fault { message, .. } => CoreError::Busy(message),
+        other => CoreError::Internal(other.message().to_string()),
     }
 }

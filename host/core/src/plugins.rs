@@ -481,6 +481,10 @@ impl Platform {
         let now = self.now();
         let mut attempt = 0u32;
         loop {
+            // The shop's turn first: a shop flooding its own actions waits (or is refused
+            // as busy) here, before it reads, so the flood costs other shops no database
+            // work.
+            let turn = self.sandbox_turn(shop).await?;
             let (shop_row, p) = self
                 .read(|tx| {
                     Box::pin(async move {
@@ -517,7 +521,9 @@ impl Platform {
                 name: action.to_string(),
                 input: input.clone(),
             };
-            let (session, outcome) = self.in_sandbox(session, move |s| s.call(0, hook)).await?;
+            let (session, outcome) = self
+                .in_sandbox_turn(Some(turn), session, move |s| s.call(0, hook))
+                .await?;
             let output = match outcome {
                 Ok(HookOutput::Json(s)) => Ok(s),
                 Ok(_) => Err(CoreError::Internal("unexpected hook output".into())),

@@ -443,6 +443,25 @@ impl Runtime {
         self.pool.run(shop, self.limits.deadline, job).await
     }
 
+    /// Takes one of `shop`'s turns on a sandbox thread now (waiting up to the deadline), for
+    /// an operation that must read before it calls: a shop whose calls queue then waits
+    /// before it touches the database, not after.
+    pub async fn turn(&self, shop: &str) -> Result<SandboxTurn, CallError> {
+        self.pool
+            .acquire(shop, self.limits.deadline)
+            .await
+            .map(SandboxTurn)
+    }
+
+    /// `sandboxed`, in a turn taken with `turn`.
+    pub async fn sandboxed_in<R: Send + 'static>(
+        &self,
+        turn: SandboxTurn,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, CallError> {
+        self.pool.run_with(turn.0, job).await
+    }
+
     /// Runs one hook now, on this thread, with `overlay` as the operation's view of the
     /// shop: the hook's reads go through it and its effects are added to it (or, if the
     /// call fails, undone). Returns within the deadline plus a millisecond or two, whatever
@@ -580,6 +599,10 @@ impl Runtime {
         store
     }
 }
+
+/// A shop's turn on a sandbox thread (`Runtime::turn`), given back when dropped or when
+/// the job run in it ends.
+pub struct SandboxTurn(baseplate_fair::Permit);
 
 /// An instance kept between the hooks of one operation (see `Runtime::call_in`).
 pub struct Warm {

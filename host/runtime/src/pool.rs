@@ -10,7 +10,7 @@
 //! the call ends.
 
 use crate::types::{CallError, FailureKind};
-use baseplate_fair::{FairGate, Share};
+use baseplate_fair::{FairGate, Permit, Share};
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::sync::Arc;
@@ -55,24 +55,34 @@ impl Pool {
         wait: Duration,
         job: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, CallError> {
+        let permit = self.acquire(shop, wait).await?;
+        self.run_with(permit, job).await
+    }
+
+    /// Waits up to `wait` for one of `shop`'s turns on a sandbox thread.
+    pub(crate) async fn acquire(&self, shop: &str, wait: Duration) -> Result<Permit, CallError> {
         let busy = |why: String| CallError::Fault {
             kind: FailureKind::Busy,
             message: why,
         };
-        let permit = match tokio::time::timeout(wait, self.gate.acquire(shop)).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(b)) => {
-                return Err(busy(format!(
-                    "this shop's plugin calls are queued ({b}); try again shortly"
-                )));
-            }
-            Err(_) => {
-                return Err(busy(format!(
-                    "no sandbox came free for this shop within {} ms: its own calls hold them",
-                    wait.as_millis()
-                )));
-            }
-        };
+        match tokio::time::timeout(wait, self.gate.acquire(shop)).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(b)) => Err(busy(format!(
+                "this shop's plugin calls are queued ({b}); try again shortly"
+            ))),
+            Err(_) => Err(busy(format!(
+                "no sandbox came free for this shop within {} ms: its own calls hold them",
+                wait.as_millis()
+            ))),
+        }
+    }
+
+    /// Runs `job` on a sandbox thread in a turn already taken.
+    pub(crate) async fn run_with<R: Send + 'static>(
+        &self,
+        permit: Permit,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, CallError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             // The permit is held until the job ends, even if the caller stopped waiting.
@@ -80,7 +90,10 @@ impl Pool {
             let _ = tx.send(job());
         });
         if self.jobs.lock().send(job).is_err() {
-            return Err(busy("the sandbox threads are gone".into()));
+            return Err(CallError::Fault {
+                kind: FailureKind::Busy,
+                message: "the sandbox threads are gone".into(),
+            });
         }
         rx.await.map_err(|_| CallError::Fault {
             kind: FailureKind::Trap,

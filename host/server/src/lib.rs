@@ -33,6 +33,8 @@ pub struct Options {
     pub breaker_threshold: i64,
     /// The largest component the registry accepts for publishing.
     pub max_component_bytes: usize,
+    /// Also publish the teaching examples (`baseplate demo`), so a shop can install them.
+    pub examples: bool,
 }
 
 impl Options {
@@ -48,6 +50,7 @@ impl Options {
             worker: true,
             breaker_threshold: Settings::default().breaker_threshold,
             max_component_bytes: Settings::default().max_component_bytes,
+            examples: false,
         }
     }
 }
@@ -128,7 +131,11 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
         }
     };
 
-    publish_first_party(&platform, &PublisherKey::from_hex(&publisher_hex)?).await?;
+    let key = PublisherKey::from_hex(&publisher_hex)?;
+    publish_first_party(&platform, &key, baseplate_first_party::first_party()?).await?;
+    if opts.examples {
+        publish_first_party(&platform, &key, baseplate_first_party::examples()?).await?;
+    }
 
     let worker = opts.worker.then(|| {
         let p = platform.clone();
@@ -156,8 +163,12 @@ pub async fn start(opts: Options) -> anyhow::Result<Node> {
 /// The first-party plugins ship inside the binary; each version goes through the registry
 /// like any other — published by the platform developer, signed with the platform's
 /// first-party key, and approved (logged as `system`) — once.
-async fn publish_first_party(platform: &Platform, key: &PublisherKey) -> anyhow::Result<()> {
-    let plugins = baseplate_first_party::first_party()?
+async fn publish_first_party(
+    platform: &Platform,
+    key: &PublisherKey,
+    plugins: Vec<baseplate_first_party::BuiltinPlugin>,
+) -> anyhow::Result<()> {
+    let plugins = plugins
         .into_iter()
         .map(|b| (b.manifest, b.component.to_vec()))
         .collect();

@@ -79,7 +79,8 @@ struct ServeArgs {
 enum Command {
     /// Run a node.
     Serve(ServeArgs),
-    /// Run a node with a seeded demo shop (coupons installed) and print next steps.
+    /// Run a node with a seeded demo shop (coupons installed; the examples hello-discount,
+    /// loyalty-points and free-gift published for it to install) and print next steps.
     Demo(ServeArgs),
     /// Developer commands: keys, sign-up, publish, status.
     Plugin(cli::plugin::Args),
@@ -132,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         opts.limits.sandbox_threads = n.max(1);
     }
     opts.max_component_bytes = args.max_component_bytes;
+    opts.examples = demo;
     let node = start(opts).await?;
     if let Some(t) = &node.new_operator_token {
         println!("operator token (shown once): {t}");
@@ -187,6 +189,9 @@ Try it (another terminal):
   curl -s {base}/api/v1/orders -H 'Authorization: Bearer {owner}'
   curl -s {base}/api/v1/ledger -H 'Authorization: Bearer {owner}'
   curl -s {base}/api/v1/plugins/coupons/health -H 'Authorization: Bearer {owner}'
+  # install one of the SDK's examples (hello-discount: 5% off orders of 100.00 and up)
+  curl -s -X POST {base}/api/v1/plugins -H 'Authorization: Bearer {owner}' -H 'Content-Type: application/json' \
+       -d '{{"name":"hello-discount","accept_capabilities":[]}}'
 "#,
         shop = s("shop_id"),
         mid = s("member_id"),

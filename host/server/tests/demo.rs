@@ -100,6 +100,55 @@ fn demo_serves_a_seeded_shop() {
             2,
             "{products}"
         );
+        // The SDK's examples are published for the demo shop: the printed install works,
+        // and hello-discount's 5% shows in a quote of 2 × 128.00.
+        let installed = http
+            .post(format!("{base}/api/v1/plugins"))
+            .bearer_auth(owner)
+            .json(&serde_json::json!({ "name": "hello-discount", "accept_capabilities": [] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            installed.status(),
+            201,
+            "{}",
+            installed.text().await.unwrap()
+        );
+        for name in ["loyalty-points", "free-gift"] {
+            let listed = http
+                .get(format!("{base}/api/v1/marketplace/plugins/{name}"))
+                .bearer_auth(owner)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                listed.status(),
+                200,
+                "{name}: {}",
+                listed.text().await.unwrap()
+            );
+        }
+        let tea = products["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"].as_str().unwrap().contains("tea"))
+            .expect("the tea")["skus"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let quote: serde_json::Value = http
+            .post(format!("{base}/api/v1/checkout/quote"))
+            .bearer_auth(member)
+            .json(&serde_json::json!({ "lines": [{ "sku_id": tea, "quantity": 2 }] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(quote["payable_amount"], 24_320, "{quote}");
     });
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);

@@ -33,14 +33,25 @@ struct Source {
     component: &'static [u8],
 }
 
-// Defines `SOURCES: &[Source]`, one entry per package in build.rs's FIRST_PARTY.
+// Defines `SOURCES: &[Source]`, one entry per package in build.rs's FIRST_PARTY, and
+// `EXAMPLE_SOURCES` for its EXAMPLES.
 include!(concat!(env!("OUT_DIR"), "/first_party.rs"));
 
 /// The first-party plugins, with their manifests parsed. An error means a plugin in
 /// `plugins/` ships a manifest the marketplace would refuse — a bug in this build.
 pub fn first_party() -> Result<Vec<BuiltinPlugin>, Error> {
-    let mut plugins: Vec<BuiltinPlugin> = Vec::with_capacity(SOURCES.len());
-    for source in SOURCES {
+    parse(SOURCES)
+}
+
+/// The teaching examples from `examples/` (hello-discount, loyalty-points, free-gift),
+/// built on the public SDK only; `baseplate demo` publishes them for its demo shop.
+pub fn examples() -> Result<Vec<BuiltinPlugin>, Error> {
+    parse(EXAMPLE_SOURCES)
+}
+
+fn parse(sources: &[Source]) -> Result<Vec<BuiltinPlugin>, Error> {
+    let mut plugins: Vec<BuiltinPlugin> = Vec::with_capacity(sources.len());
+    for source in sources {
         let fail = |err: Error| Error::FirstParty {
             package: source.package,
             source: Box::new(err),

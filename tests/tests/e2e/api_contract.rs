@@ -288,6 +288,12 @@ fn valid(doc: &Value, schema: &Value, known: &BTreeMap<&str, Value>) -> Value {
                 };
                 o.insert(name.into(), v);
             }
+            // Optional fields the fixture knows a good value for (a reason, a key).
+            for (name, v) in known {
+                if s["properties"].get(*name).is_some() && !o.contains_key(*name) {
+                    o.insert((*name).into(), v.clone());
+                }
+            }
             Value::Object(o)
         }
         "array" => {
@@ -455,9 +461,83 @@ async fn every_operation_answers_within_its_document() {
     assert_eq!(st, 201, "{k}");
     let key_id = k["key"]["id"].as_str().unwrap().to_string();
 
+    // The registry's callers: the operator, and an approved developer with a registered
+    // key; a second developer is the one the operator's account routes act on; the review
+    // routes act on group-buy, which the shop does not run.
+    let operator = baseplate_tests::harness::OPERATOR.to_string();
+    let signup = |name: &'static str| {
+        let app = &app;
+        async move {
+            let (st, d) = app
+                .request(
+                    Method::POST,
+                    "/api/v1/developers",
+                    None,
+                    Some(json!({ "name": name })),
+                    &[],
+                )
+                .await;
+            assert_eq!(st, 201, "{d}");
+            (
+                d["developer"]["id"].as_str().unwrap().to_string(),
+                d["api_key"]["token"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (dev_id, developer) = signup("Contract Dev").await;
+    let (other_dev, _) = signup("Contract Other").await;
+    let (st, b) = app
+        .post(
+            &format!("/api/v1/registry/developers/{dev_id}/approve"),
+            &operator,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let public = |seed: u8| {
+        baseplate_marketplace::PublisherKey::from_hex(&hex::encode([seed; 32]))
+            .unwrap()
+            .public()
+            .to_hex()
+    };
+    let (st, k) = app
+        .post(
+            "/api/v1/developer/signing-keys",
+            &developer,
+            json!({ "public_key": public(1) }),
+        )
+        .await;
+    assert_eq!(st, 201, "{k}");
+    let signing_key = k["id"].as_str().unwrap().to_string();
+    let (st, k) = app
+        .post(
+            "/api/v1/developer/api-keys",
+            &developer,
+            json!({ "name": "spare" }),
+        )
+        .await;
+    assert_eq!(st, 201, "{k}");
+    let dev_key = k["id"].as_str().unwrap().to_string();
+    let (st, gb) = app
+        .request(
+            Method::GET,
+            "/api/v1/marketplace/plugins/group-buy",
+            Some(&owner),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200, "{gb}");
+    let gb_version = gb["versions"][0]["version"].as_str().unwrap().to_string();
+
     let param = |path: &str, name: &str| -> String {
         match name {
             "shop_id" => shop.clone(),
+            "name" if path.starts_with("/api/v1/registry") => "group-buy".into(),
+            "version" => gb_version.clone(),
+            "id" if path.starts_with("/api/v1/registry/developers") => other_dev.clone(),
+            "id" if path.starts_with("/api/v1/developer/api-keys") => dev_key.clone(),
+            "id" if path.starts_with("/api/v1/developer/signing-keys") => signing_key.clone(),
             "name" | "plugin" => "coupons".into(),
             "action" => "list-coupons".into(),
             "event_id" => "evt_unknown".into(),
@@ -471,9 +551,14 @@ async fn every_operation_answers_within_its_document() {
         }
     };
 
-    let known: BTreeMap<&str, Value> = [("sku_id", json!(sku)), ("refund_id", json!("r-contract"))]
-        .into_iter()
-        .collect();
+    let known: BTreeMap<&str, Value> = [
+        ("sku_id", json!(sku)),
+        ("refund_id", json!("r-contract")),
+        ("public_key", json!(public(2))),
+        ("reason", json!("contract walk")),
+    ]
+    .into_iter()
+    .collect();
     let mut checker = Checker {
         doc: doc.clone(),
         seen: BTreeMap::new(),
@@ -507,7 +592,12 @@ async fn every_operation_answers_within_its_document() {
             None
         };
         let tokens: Vec<Option<&str>> = if secured {
-            vec![Some(owner.as_str()), Some(member.as_str())]
+            vec![
+                Some(owner.as_str()),
+                Some(member.as_str()),
+                Some(operator.as_str()),
+                Some(developer.as_str()),
+            ]
         } else {
             vec![None]
         };
