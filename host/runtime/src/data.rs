@@ -151,6 +151,12 @@ impl Recording {
     }
 }
 
+/// Keeps the latest copy of a record read, in place of an earlier one.
+fn remember<T: Clone>(seen: &mut Vec<T>, item: &T, same: impl Fn(&T) -> bool) {
+    seen.retain(|x| !same(x));
+    seen.push(item.clone());
+}
+
 impl HostData for Recording {
     fn state_get(&self, key: &str, until: Instant) -> DataResult<Option<Entry>> {
         let v = self.inner.state_get(key, until)?;
@@ -201,9 +207,7 @@ impl HostData for Recording {
     fn order(&self, id: &str, until: Instant) -> DataResult<Option<Order>> {
         let v = self.inner.order(id, until)?;
         if let Some(o) = &v {
-            let mut seen = self.seen.lock();
-            seen.orders.retain(|x| x.id != o.id);
-            seen.orders.push(o.clone());
+            remember(&mut self.seen.lock().orders, o, |x| x.id == o.id);
         }
         Ok(v)
     }
@@ -211,9 +215,7 @@ impl HostData for Recording {
     fn member(&self, id: &str, until: Instant) -> DataResult<Option<Member>> {
         let v = self.inner.member(id, until)?;
         if let Some(m) = &v {
-            let mut seen = self.seen.lock();
-            seen.members.retain(|x| x.id != m.id);
-            seen.members.push(m.clone());
+            remember(&mut self.seen.lock().members, m, |x| x.id == m.id);
         }
         Ok(v)
     }
@@ -221,9 +223,7 @@ impl HostData for Recording {
     fn product(&self, id: &str, until: Instant) -> DataResult<Option<Product>> {
         let v = self.inner.product(id, until)?;
         if let Some(p) = &v {
-            let mut seen = self.seen.lock();
-            seen.products.retain(|x| x.id != p.id);
-            seen.products.push(p.clone());
+            remember(&mut self.seen.lock().products, p, |x| x.id == p.id);
         }
         Ok(v)
     }
@@ -231,9 +231,7 @@ impl HostData for Recording {
     fn sku(&self, id: &str, until: Instant) -> DataResult<Option<SkuInfo>> {
         let v = self.inner.sku(id, until)?;
         if let Some(s) = &v {
-            let mut seen = self.seen.lock();
-            seen.skus.retain(|x| x.sku.id != s.sku.id);
-            seen.skus.push(s.clone());
+            remember(&mut self.seen.lock().skus, s, |x| x.sku.id == s.sku.id);
         }
         Ok(v)
     }

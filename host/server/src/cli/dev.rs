@@ -573,8 +573,17 @@ pub fn pack(p: &Project, key: &PublisherKey, out: Option<PathBuf>) -> anyhow::Re
     Ok(packed)
 }
 
-/// The files of a pack for `stem` in `dir`, checked against each other.
-pub fn read_pack(dir: &Path) -> anyhow::Result<(String, Vec<u8>, String)> {
+/// A pack as `pack` wrote it, its files checked against each other.
+pub struct Pack {
+    pub manifest: String,
+    pub component: Vec<u8>,
+    pub signature: String,
+    /// The signer's public key (hex), to find its registered id.
+    pub public_key: String,
+}
+
+/// Reads the newest pack in `dir`.
+pub fn read_pack(dir: &Path) -> anyhow::Result<Pack> {
     let sig = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -599,11 +608,18 @@ pub fn read_pack(dir: &Path) -> anyhow::Result<(String, Vec<u8>, String)> {
     if s["sha256"].as_str() != Some(Runtime::digest(&component).as_str()) {
         bail!("{stem}.wasm does not match the digest in {stem}.sig.json; pack again",);
     }
-    let signature = s["signature"]
-        .as_str()
-        .ok_or_else(|| anyhow!("{} has no signature", sig.display()))?
-        .to_string();
-    Ok((manifest, component, signature))
+    let field = |name: &str| {
+        s[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("{} has no {name}", sig.display()))
+    };
+    Ok(Pack {
+        signature: field("signature")?,
+        public_key: field("public_key")?,
+        manifest,
+        component,
+    })
 }
 
 // ---------------------------------------------------------------- replay

@@ -309,12 +309,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         } => {
             let signed = match (pack, manifest, component) {
                 (Some(dir), _, _) => {
-                    let (manifest, component, signature) = dev::read_pack(&dir)?;
+                    let pack = dev::read_pack(&dir)?;
                     Signed {
-                        manifest,
-                        component,
-                        signature,
-                        public: public_of_pack(&dir)?,
+                        manifest: pack.manifest,
+                        component: pack.component,
+                        signature: pack.signature,
+                        public: pack.public_key,
                     }
                 }
                 (None, Some(m), Some(c)) => {
@@ -391,19 +391,6 @@ struct Signed {
     signature: String,
     /// The signer's public key (hex), to find its registered id.
     public: String,
-}
-
-fn public_of_pack(dir: &std::path::Path) -> anyhow::Result<String> {
-    let sig = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|f| f.to_string_lossy().ends_with(".sig.json"))
-        .max()
-        .ok_or_else(|| anyhow!("no .sig.json in {}", dir.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sig)?)?;
-    v["public_key"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("{} names no public_key", sig.display()))
 }
 
 fn project_build(p: &Project) -> anyhow::Result<PathBuf> {
@@ -525,7 +512,7 @@ async fn replay(
         }
         return Ok(());
     }
-    let path = project_component(project)?;
+    let path = dev::component_path(project)?;
     let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut last = stamp(&path);
     eprintln!("watching {} (Ctrl-C to stop)", path.display());
@@ -541,8 +528,4 @@ async fn replay(
             }
         }
     }
-}
-
-fn project_component(p: &Project) -> anyhow::Result<PathBuf> {
-    dev::component_path(p)
 }
